@@ -1,7 +1,8 @@
 """Collateral valuation: Portfolio Margin collateral rates (flat or tiered) and liabilities.
 
 Tiers apply slice by slice ("tax brackets"): for a positive USD value V in tier k,
-`collateral = V * rate_k + cum_k` with `cum_k = sum_{j<k} (cap_j - floor_j) * (rate_j - rate_k)`.
+`collateral = V * rate_k + cum_k` with `cum_k = sum_{j<k} (cap_j - floor_j) * (rate_j - rate_k)`,
+i.e. `cum_k = cum_{k-1} + floor_k * (rate_{k-1} - rate_k)` for contiguous tiers.
 The API's own `cum` column is not trusted (its documentation sample contradicts slice-wise
 tiers, margin-math.md §5.3); it is derived from floors and rates so the value is continuous.
 Negative values (liabilities) are valued at 100 %: `min(X*P*CR, X*P)`.
@@ -37,7 +38,7 @@ class CollateralTiers:
         cums = [0.0]
         for k in range(1, len(ordered)):
             prev = ordered[k - 1]
-            cums.append(cums[-1] + (prev.cap - prev.floor) * (prev.rate - ordered[k].rate))
+            cums.append(cums[-1] + ordered[k].floor * (prev.rate - ordered[k].rate))
         self.cums = cums
 
     @classmethod
