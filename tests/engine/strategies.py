@@ -17,10 +17,8 @@ PRICE = {"BTC": 30000.0, "ETH": 2000.0, "SOL": 100.0}
 def bracket_tables(draw: st.DrawFn, scale: float) -> BracketTable:
     """1–4 tiers with increasing MMR and Binance's continuous `cum`."""
     n = draw(st.integers(1, 4))
-    floors = [0.0] + sorted(
-        draw(st.lists(st.floats(0.05, 20.0), min_size=n - 1, max_size=n - 1, unique=True))
-    )
-    floors = [f * scale for f in floors]
+    upper = draw(st.lists(st.floats(0.05, 20.0), min_size=n - 1, max_size=n - 1, unique=True))
+    floors = [0.0, *(f * scale for f in sorted(upper))]
     mmrs = sorted(draw(st.lists(st.floats(0.002, 0.2), min_size=n, max_size=n)))
     brackets, cum = [], 0.0
     for k in range(n):
@@ -34,9 +32,8 @@ def bracket_tables(draw: st.DrawFn, scale: float) -> BracketTable:
 @st.composite
 def collateral_tiers(draw: st.DrawFn) -> CollateralTiers:
     n = draw(st.integers(1, 3))
-    floors = [0.0] + sorted(
-        draw(st.lists(st.floats(1e3, 1e6), min_size=n - 1, max_size=n - 1, unique=True))
-    )
+    upper = draw(st.lists(st.floats(1e3, 1e6), min_size=n - 1, max_size=n - 1, unique=True))
+    floors = [0.0, *sorted(upper)]
     rates = sorted(draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n)), reverse=True)
     tiers = [
         CollateralTier(floors[k], floors[k + 1] if k + 1 < n else float("inf"), rates[k])

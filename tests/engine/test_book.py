@@ -25,6 +25,8 @@ from monitor.engine.risk import RISK_CAP, RiskSnapshot
 from tests.engine.strategies import accounts, event_for
 
 REL = 1e-9
+#: Examples per mode; CI uses the default, a deeper search sets MW_EXAMPLES=1000.
+EXAMPLES = int(os.environ.get("MW_EXAMPLES", "60"))
 
 
 def _gross(state: AccountState) -> float:

@@ -161,7 +161,7 @@ def test_portfolio_margin_unimmr_by_hand() -> None:
     book.on_mark("BTCUSDT", 31_000.0)
     book.on_mark("BTCUSD_PERP", 31_000.0)
     snap = book.snapshot()
-    # USDT: X = 5,000 − 10,000 − 5 + uPnL(−2·1,000 = −2,000) = −7,005 → value −7,005·0.999 (no haircut)
+    # USDT: X = 5,000 − 10,000 − 5 + uPnL(−2·1,000) = −7,005 → −7,005·0.999 (no haircut)
     usdt_value = -7_005 * 0.999
     # BTC: X = 2 + CM uPnL = −300·100·(1/30,000 − 1/31,000) BTC, valued at 30,000 · 0.95
     cm_upnl = -300 * 100 * (1 / 30_000 - 1 / 31_000)
