@@ -139,7 +139,7 @@ def evaluate_with(
     if state.mode in (Mode.USDM, Mode.COINM):
         for name in names:
             acc = sums.get(name) or _Sums(zero, zero)
-            equity = conv(state.asset(name).cross_wallet) + acc.upnl
+            equity = conv(_asset(state, name).cross_wallet) + acc.upnl
             assets.append(
                 AssetFigures(name, float(equity), float(equity), float(acc.mm), float(acc.mm))
             )
@@ -159,7 +159,7 @@ def evaluate_with(
         pm = state.mode is Mode.PORTFOLIO_MARGIN
         loan_mmr = conv(state.margin_loan_mmr())
         for name in names:
-            rec = state.asset(name)
+            rec = _asset(state, name)
             acc = sums.get(name) or _Sums(zero, zero)
             s = scale(name)
             if pm:
@@ -195,6 +195,11 @@ def evaluate_with(
         )
     risk = max((p.risk for p in pools), default=0.0)
     return RiskSnapshot(state.mode, risk, tuple(pools), tuple(assets), tuple(legs), state.status)
+
+
+def _asset(state: AccountState, name: str) -> Asset:
+    """The asset record, or an empty one (read-only: evaluation never adds to the state)."""
+    return state.assets.get(name) or Asset(name)
 
 
 def _holds(mode: Mode, rec: Asset) -> bool:
