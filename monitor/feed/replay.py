@@ -1,0 +1,218 @@
+"""Replay a recording through the real decoders and the real engine.
+
+`Replay` consumes recording lines in order. Consecutive `rest` lines form one group, applied
+when the group ends: the first group (and any group that carries positions, balances or
+contract structure) rebuilds the whole state from the latest response of every path — a resync,
+applied atomically with `Resync`; a group that only refreshes prices, rates, brackets, collateral
+or the PM account figures becomes targeted engine events, so stream updates since the last
+snapshot are kept. `ws` lines go through the same market and user-event decoders the live feed
+uses. Bad input is counted in `counters` and skipped; it never stops the replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.binance.marks import FrameKind, MarkDecoder, classify
+from monitor.binance.schemas import REST_SCHEMAS, WireError
+from monitor.binance.snapshot import build_state
+from monitor.binance.user_events import translate_frame
+from monitor.engine import events as ev
+from monitor.engine.book import Book
+from monitor.engine.model import AccountState, EngineError, Mode
+from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine
+
+#: Paths whose refresh only moves prices, rates or account-level figures (targeted events).
+_REFRESH_ONLY = frozenset(
+    {
+        "/papi/v1/account",
+        "/sapi/v1/portfolio/asset-index-price",
+        "/fapi/v1/assetIndex",
+        "/fapi/v1/premiumIndex",
+        "/dapi/v1/premiumIndex",
+        "/fapi/v1/leverageBracket",
+        "/dapi/v2/leverageBracket",
+        "/dapi/v1/leverageBracket",
+        "/papi/v1/um/leverageBracket",
+        "/papi/v1/cm/leverageBracket",
+        "/sapi/v1/portfolio/collateralRate",
+        "/sapi/v2/portfolio/collateralRate",
+    }
+)
+
+
+@dataclass(slots=True)
+class Replay:
+    """Drives one account's book from recording lines; `book` exists after the first snapshot."""
+
+    meta: Meta
+    margin_leverage: int = 3
+    on_signal: Callable[[int, object], None] | None = None
+    book: Book | None = None
+    rest: dict[str, Any] = field(default_factory=dict)
+    counters: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    last_t: int = 0
+    _pending: list[RestLine] = field(default_factory=list)
+    _decoder: MarkDecoder = field(default_factory=MarkDecoder)
+
+    @property
+    def mode(self) -> Mode | None:
+        if self.book is not None:
+            return self.book.mode
+        return Mode(self.meta.mode) if self.meta.mode else None
+
+    def feed(self, line: Line) -> None:
+        """Apply one recording line."""
+        self.last_t = max(self.last_t, line.t)
+        if isinstance(line, RestLine):
+            self._pending.append(line)
+            return
+        self.flush()
+        if isinstance(line, NoteLine):
+            return
+        if self.book is None:
+            self.counters["ws_before_snapshot"] += 1
+            return
+        if line.conn == "market":
+            self._market(line)
+        else:
+            self._user(line)
+
+    def run(self, lines: Iterable[Line]) -> Book:
+        """Feed every line; return the final book. Raises WireError if no snapshot was usable."""
+        for line in lines:
+            self.feed(line)
+        self.flush()
+        if self.book is None:
+            raise WireError("the recording has no usable REST snapshot (no account state)")
+        return self.book
+
+    # ------------------------------------------------------------------ REST
+    def flush(self) -> None:
+        """Apply the pending group of REST lines."""
+        if not self._pending:
+            return
+        group, self._pending = self._pending, []
+        paths = []
+        for line in group:
+            if line.status != 200:
+                self.counters["rest_error_status"] += 1
+                continue
+            if line.path.split("?", 1)[0] not in REST_SCHEMAS:
+                self.counters["rest_unknown_path"] += 1
+                self.warnings.append(f"ignored unknown REST path {line.path}")
+                continue
+            self.rest[line.path.split("?", 1)[0]] = line.data
+            paths.append(line.path.split("?", 1)[0])
+        if not paths:
+            return
+        try:
+            state = build_state(self.rest, self.mode, margin_leverage=self.margin_leverage)
+            if self.book is None or not set(paths) <= _REFRESH_ONLY:
+                self._resync(state)
+            else:
+                self._refresh(state, set(paths))
+        except (WireError, EngineError) as exc:
+            self.counters["snapshot_errors"] += 1
+            self.warnings.append(str(exc))
+            if self.book is None:
+                raise
+
+    def _resync(self, state: AccountState) -> None:
+        if self.book is None:
+            self.book = Book(state)
+        else:
+            self.book.apply(ev.Resync(state))
+            self.counters["resyncs"] += 1
+        self._track_holdings()
+
+    def _track_holdings(self) -> None:
+        """Point the market decoder at what the account holds now (recompiled only on change)."""
+        book = self.book
+        assert book is not None
+        held = {p.symbol for p in book.state.positions.values() if p.qty}
+        if held != self._decoder.symbols:
+            self._decoder.symbols = held
+        if book.mode is Mode.USDM_MULTI_ASSETS and set(book.state.assets) != self._decoder.assets:
+            self._decoder.assets = set(book.state.assets)
+
+    def _refresh(self, fresh: AccountState, paths: set[str]) -> None:
+        book = self.book
+        assert book is not None
+        for event in refresh_events(book.state, fresh, paths):
+            book.apply(event)
+
+    # ------------------------------------------------------------------ streams
+    def _market(self, line: WsLine) -> None:
+        """Re-serialize the frame and decode it with the live decoders (same code path)."""
+        book = self.book
+        assert book is not None
+        text = json.dumps(line.data, separators=(",", ":"))
+        try:
+            kind = classify(text)
+            if kind is FrameKind.MARK:
+                for symbol, price in self._decoder.decode(text):
+                    book.on_mark(symbol, price)
+            elif kind is FrameKind.ASSET_INDEX:
+                for rates in self._decoder.decode_asset_index(text):
+                    book.apply(rates)
+            else:
+                self.counters[f"market_{kind.value}_frames"] += 1
+                return
+        except WireError:
+            self.counters["market_decode_errors"] += 1
+            return
+        self.counters["market_frames"] += 1
+
+    def _user(self, line: WsLine) -> None:
+        book = self.book
+        assert book is not None
+        try:
+            translation = translate_frame(line.data, book.mode)
+        except WireError:
+            self.counters["user_decode_errors"] += 1
+            return
+        self.counters["user_events"] += 1
+        for item in translation.events:
+            try:
+                book.apply(item)
+            except EngineError as exc:
+                self.counters["engine_errors"] += 1
+                self.warnings.append(str(exc))
+        self._track_holdings()
+        for signal in translation.signals:
+            self.counters[f"signal_{type(signal).__name__}"] += 1
+            if self.on_signal is not None:
+                self.on_signal(line.t, signal)
+
+
+def refresh_events(
+    current: AccountState, fresh: AccountState, paths: set[str]
+) -> list[ev.EngineEvent]:
+    """Targeted events that bring `current` up to the refreshed parts of `fresh`."""
+    out: list[ev.EngineEvent] = []
+    if {"/fapi/v1/premiumIndex", "/dapi/v1/premiumIndex"} & paths:
+        out += [ev.MarkPrice(s, p) for s, p in fresh.marks.items() if current.marks.get(s) != p]
+    for name, rec in fresh.assets.items():
+        old = current.assets.get(name)
+        if "/fapi/v1/assetIndex" in paths and (
+            old is None or (old.bid_rate, old.ask_rate) != (rec.bid_rate, rec.ask_rate)
+        ):
+            out.append(ev.AssetRates(name, rec.bid_rate, rec.ask_rate))
+        if "/sapi/v1/portfolio/asset-index-price" in paths and (
+            old is None or old.index_price != rec.index_price
+        ):
+            out.append(ev.AssetIndexPrice(name, rec.index_price))
+        if any("collateralRate" in p for p in paths):
+            out.append(ev.CollateralUpdate(name, rec.collateral))
+    if any("leverageBracket" in p for p in paths):
+        out += [ev.BracketUpdate(s, c.brackets) for s, c in fresh.contracts.items()]
+    if "/papi/v1/account" in paths:
+        out.append(ev.OpenLoss(fresh.open_loss_usd))
+        out.append(ev.AccountStatus(fresh.status))
+    return out
