@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-from benchmarks import engine
+from benchmarks import decode, engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run (CI): under 2 minutes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"engine": engine.run(args.quick)}
+    results: dict[str, Any] = {
+        "engine": engine.run(args.quick),
+        "decode": decode.run(args.quick),
+    }
     if args.json:
         results["machine"] = {
             "python": platform.python_version(),
@@ -29,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"marginwatch benchmarks — Python {platform.python_version()} on {platform.machine()}")
     print("\n== engine: per mark tick, incremental vs full recompute ==")
     for line in engine.table(results["engine"]):
+        print(line)
+    print("\n== decode: one all-market mark-price frame, decoded and applied ==")
+    for line in decode.table(results["decode"]):
         print(line)
     return 0
 
