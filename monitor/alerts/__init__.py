@@ -1,0 +1,1 @@
+"""Alerts: the pure policy, message rendering, the durable outbox and delivery through Apprise."""

@@ -1,0 +1,116 @@
+"""Destinations: Apprise URLs (or an Apprise YAML/text config file) with routing tags.
+
+Routing: a destination's tags split into category tags (`warning`, `critical`, `emergency`,
+`ops`, `info`) and account tags (any other tag). It receives an alert when it has no category
+tag or shares one with the alert, and has no account tag or names the alert's account. Level
+tags are cumulative on the alert side, so `critical` hears critical and emergency alerts.
+
+A `tgram://` URL with several chats becomes one destination per chat (Telegram rate-limits per
+chat); `tgram://` is sent by `telegram.TelegramSender`, every other scheme by Apprise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apprise
+
+from monitor.alerts.apprise_send import AppriseSender
+from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent
+from monitor.alerts.redact import privacy_url, redacted_url, url_secrets
+from monitor.alerts.sender import Sender
+from monitor.alerts.telegram import DEFAULT_API_BASE, SCHEMES, TelegramSender, parse_tgram
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One place alerts go. `url` and `secrets` never appear in its repr."""
+
+    url: str = field(repr=False)
+    tags: frozenset[str]
+    dest_id: str  # stable across restarts: the outbox keys deliveries by it
+    display: str  # the redacted URL, safe to log
+    secrets: frozenset[str] = field(repr=False)
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def is_telegram(self) -> bool:
+        return self.scheme in SCHEMES
+
+    def accepts(self, intent: AlertIntent) -> bool:
+        categories = self.tags & CATEGORY_TAGS
+        accounts = self.tags - CATEGORY_TAGS
+        if categories and not categories & intent.tags:
+            return False
+        return not accounts or intent.account in accounts
+
+
+def destination(url: str, tags: Iterable[str] = ()) -> Destination:
+    """Validate one URL (Apprise must be able to load it) and describe it."""
+    url = url.strip()
+    if privacy_url(url) is None:
+        raise ValueError(f"not a valid Apprise URL: {redacted_url(url)}")
+    return Destination(
+        url=url,
+        tags=frozenset(str(t).strip() for t in tags if str(t).strip()),
+        dest_id=hashlib.sha256(url.encode()).hexdigest()[:16],
+        display=redacted_url(url),
+        secrets=url_secrets(url),
+    )
+
+
+def _expand(url: str) -> list[str]:
+    """One URL per Telegram chat; other URLs unchanged."""
+    if url.split("://", 1)[0].lower() not in SCHEMES:
+        return [url]
+    token, chats = parse_tgram(url)
+    return [f"tgram://{token}/{chat}" for chat in chats]
+
+
+def destinations(urls_with_tags: Iterable[tuple[str, Iterable[str]]]) -> list[Destination]:
+    """Destinations from (URL, tags) pairs; raises ValueError (redacted) on a bad URL."""
+    out: list[Destination] = []
+    for url, tags in urls_with_tags:
+        tag_set = frozenset(tags)
+        out.extend(destination(u, tag_set) for u in _expand(url))
+    return out
+
+
+def destinations_from_config(path: str | Path) -> list[Destination]:
+    """Destinations from an Apprise configuration file (YAML or text), tags included."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"Apprise configuration {file} not found")
+    config = apprise.AppriseConfig()
+    config.add(str(file))
+    services = config.services()
+    if not services:
+        raise ValueError(f"Apprise configuration {path} defines no valid URL")
+    pairs = [
+        (str(s.url()), [str(t) for t in s.tags])  # type: ignore[no-untyped-call]  # untyped
+        for s in services
+    ]
+    return destinations(pairs)
+
+
+def routes(dests: Sequence[Destination], intent: AlertIntent) -> list[Destination]:
+    """The destinations that should receive `intent`."""
+    return [d for d in dests if d.accepts(intent)]
+
+
+def sender_for(
+    dest: Destination, *, telegram_api_base: str = DEFAULT_API_BASE, timeout_s: float = 30.0
+) -> Sender:
+    """The sender for one destination: our Telegram client for tgram://, Apprise otherwise."""
+    if dest.is_telegram:
+        token, chats = parse_tgram(dest.url)
+        return TelegramSender(
+            token, chats[0], dest.secrets, api_base=telegram_api_base, timeout_s=timeout_s
+        )
+    return AppriseSender(dest.url, dest.secrets, timeout_s=timeout_s)

@@ -1,0 +1,247 @@
+"""Alert messages: an intent plus a risk snapshot (and optional heavy figures) rendered as text.
+
+One rendering per channel family: Telegram HTML (escaped, at most 4096 UTF-16 units), email
+(a subject carrying level, account and risk %, and a plain-text body) and a one-line terminal form.
+Times are shown in a configurable local zone and in UTC.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from monitor.alerts.policy import AlertIntent, AlertKind
+from monitor.engine.model import Mode
+from monitor.engine.risk import LegFigures, RiskSnapshot
+
+#: Telegram's limit on a message's text, in UTF-16 code units.
+TELEGRAM_MAX = 4096
+#: How many legs the "top contributors" list shows.
+TOP_LEGS = 3
+#: How many liquidation prices a message lists.
+MAX_LIQUIDATION_PRICES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class HeavyFigures:
+    """Figures too costly for every tick, computed by the service when an alert is rendered.
+
+    Fractions are of price: `distance_down=0.082` means a uniform 8.2 % fall liquidates.
+    `nearest_distance` is signed (−0.051: that underlying falling 5.1 % alone liquidates).
+    """
+
+    distance_down: float | None = None
+    distance_up: float | None = None
+    nearest_underlying: str | None = None
+    nearest_distance: float | None = None
+    liquidation_prices: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    deposit: tuple[str, float] | None = None  # (asset, amount) that restores `target_risk`
+    cut: tuple[str, float] | None = None  # (symbol, fraction of the position to close)
+    target_risk: float = 0.50
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedAlert:
+    """The texts of one alert, as persisted in the outbox."""
+
+    subject: str
+    text: str
+    html: str
+    line: str
+
+
+_LABELS = {
+    AlertKind.ALL_CLEAR: "ALL CLEAR",
+    AlertKind.RAPID: "RAPID",
+    AlertKind.BLIND: "BLIND",
+    AlertKind.RESTORED: "RESTORED",
+    AlertKind.DRIFT: "DRIFT",
+}
+
+
+def label(intent: AlertIntent) -> str:
+    """The bracketed tag of a subject: the level for level-bearing alerts, else the kind."""
+    if intent.level is not None and intent.kind is not AlertKind.RAPID:
+        return intent.level.upper()
+    return _LABELS.get(intent.kind, "INFO")
+
+
+def summary(intent: AlertIntent) -> str:
+    match intent.kind:
+        case AlertKind.LEVEL:
+            return f"risk reached {intent.level}"
+        case AlertKind.REPEAT:
+            return f"{intent.level} persists"
+        case AlertKind.DEESCALATION:
+            return f"eased from {intent.peak} to {intent.level}"
+        case AlertKind.ALL_CLEAR:
+            return f"all clear (peak was {intent.peak})"
+        case AlertKind.RAPID:
+            return "rapid deterioration"
+        case AlertKind.BLIND:
+            return "monitor blind"
+        case AlertKind.RESTORED:
+            return "sight restored"
+        case AlertKind.DRIFT:
+            return "local figures disagree with the exchange"
+    return f"exchange signal: {intent.topic.split(':')[0]}"
+
+
+def pct(fraction: float | None, digits: int = 1) -> str:
+    return "n/a" if fraction is None else f"{fraction * 100:.{digits}f} %"
+
+
+def amount(x: float) -> str:
+    """Thousands separators; 2 decimals for large figures, more for small ones."""
+    if abs(x) >= 100:
+        return f"{x:,.2f}"
+    if abs(x) >= 1:
+        return f"{x:,.4f}"
+    return f"{x:.6g}"
+
+
+def native_figure(snap: RiskSnapshot) -> str:
+    """Binance's own figure: uniMMR in Portfolio Margin, margin ratio elsewhere."""
+    if snap.mode is Mode.PORTFOLIO_MARGIN:
+        uni = snap.uni_mmr
+        return "uniMMR ∞ (no maintenance margin)" if uni is None else f"uniMMR {uni:.3f}"
+    return f"margin ratio {pct(snap.margin_ratio, 2)}"
+
+
+def _leg_values(snap: RiskSnapshot) -> list[tuple[LegFigures, float]]:
+    """Each leg with its MM valued in the account unit (via the asset's MM rate when known)."""
+    rates = {
+        a.asset: a.maint_margin / a.maint_margin_asset
+        for a in snap.assets
+        if a.maint_margin_asset > 0.0
+    }
+    return [(leg, leg.maint_margin * rates.get(leg.settle_asset, 1.0)) for leg in snap.legs]
+
+
+def top_contributors(snap: RiskSnapshot, n: int = TOP_LEGS) -> list[str]:
+    valued = sorted(_leg_values(snap), key=lambda lv: lv[1], reverse=True)
+    total = sum(v for _, v in valued)
+    lines = []
+    for leg, value in valued[:n]:
+        share = f" ({value / total * 100:.0f} %)" if total > 0.0 else ""
+        lines.append(
+            f"{leg.symbol} {leg.side} MM {amount(leg.maint_margin)} {leg.settle_asset}{share}"
+        )
+    return lines
+
+
+def _signed_pct(fraction: float) -> str:
+    return f"{fraction * 100:+.1f} %".replace("-", "−")
+
+
+def heavy_lines(heavy: HeavyFigures) -> list[str]:
+    out = []
+    moves = []
+    if heavy.distance_down is not None:
+        moves.append(_signed_pct(-abs(heavy.distance_down)))
+    if heavy.distance_up is not None:
+        moves.append(_signed_pct(abs(heavy.distance_up)))
+    if moves:
+        out.append("Liquidation at a uniform move of " + " or ".join(moves))
+    if heavy.nearest_underlying is not None and heavy.nearest_distance is not None:
+        out.append(
+            f"Nearest single underlying: {heavy.nearest_underlying}"
+            f" {_signed_pct(heavy.nearest_distance)}"
+        )
+    if heavy.liquidation_prices:
+        items = sorted(heavy.liquidation_prices.items())[:MAX_LIQUIDATION_PRICES]
+        out.append(
+            "Liquidation prices: " + "; ".join(f"{s} {side} {amount(p)}" for (s, side), p in items)
+        )
+    fixes = []
+    if heavy.deposit is not None:
+        asset, qty = heavy.deposit
+        fixes.append(f"deposit {amount(qty)} {asset} to return to {pct(heavy.target_risk, 0)}")
+    if heavy.cut is not None:
+        symbol, fraction = heavy.cut
+        fixes.append(f"cut {symbol} by {fraction * 100:.0f} %")
+    if fixes:
+        out.append("To restore safety: " + " or ".join(fixes))
+    return out
+
+
+def when(t_ms: int, tz: tzinfo) -> str:
+    at = datetime.fromtimestamp(t_ms / 1000, UTC)
+    local = at.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({at:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def subject(intent: AlertIntent) -> str:
+    return f"[{label(intent)}] {intent.account}: {summary(intent)}, risk {pct(intent.risk)}"
+
+
+def body_lines(
+    intent: AlertIntent, snap: RiskSnapshot | None, heavy: HeavyFigures | None
+) -> list[str]:
+    """The body, most important first; rendering drops trailing optional lines to fit."""
+    lines = [f"{label(intent)} {intent.account}: {summary(intent)}"]
+    if intent.detail:
+        lines.append(intent.detail)
+    if snap is not None:
+        lines.append(f"Risk {pct(snap.risk)} · {native_figure(snap)} · mode {snap.mode}")
+        lines.append(
+            f"Equity {amount(snap.equity)} {snap.unit}"
+            f" · maintenance margin {amount(snap.maint_margin)} {snap.unit}"
+        )
+        if snap.status != "ok":
+            lines.append(f"Exchange status: {snap.status}")
+    elif intent.risk is not None:
+        lines.append(f"Risk {pct(intent.risk)} (no snapshot)")
+    if heavy is not None:
+        lines.extend(heavy_lines(heavy))
+    if snap is not None and snap.legs:
+        lines.append("Top maintenance margin: " + "; ".join(top_contributors(snap)))
+    return lines
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def telegram_html(lines: list[str], footer: str, limit: int = TELEGRAM_MAX) -> str:
+    """Bold first line, escaped lines, footer; whole lines dropped from the end to fit `limit`."""
+    escaped = [html.escape(x) for x in lines]
+    escaped[0] = f"<b>{escaped[0]}</b>"
+    tail = html.escape(footer)
+    for kept in range(len(escaped), 0, -1):
+        cut = [] if kept == len(escaped) else ["…"]
+        text = "\n".join([*escaped[:kept], *cut, tail])
+        if _utf16_len(text) <= limit:
+            return text
+    head = lines[0]
+    while _utf16_len(html.escape(head)) > limit - 1:
+        head = head[: len(head) * 9 // 10]
+    return html.escape(head) + "…"
+
+
+def render(
+    intent: AlertIntent,
+    snap: RiskSnapshot | None,
+    heavy: HeavyFigures | None = None,
+    tz: tzinfo = UTC,
+) -> RenderedAlert:
+    """Every rendering of one alert; `tz` is the reader's local zone (a `zoneinfo.ZoneInfo`)."""
+    lines = body_lines(intent, snap, heavy)
+    stamp = when(intent.t_ms, tz)
+    footer = f"{stamp} · alert {intent.alert_id}"
+    text = "\n".join([*lines, footer])
+    native = f" {native_figure(snap)}" if snap is not None else ""
+    detail = f"; {intent.detail}" if intent.detail else ""
+    at = datetime.fromtimestamp(intent.t_ms / 1000, UTC)
+    line = (
+        f"{at:%Y-%m-%dT%H:%M:%SZ} {label(intent)} {intent.account} risk {pct(intent.risk)}"
+        f"{native} {summary(intent)}{detail}"
+    )
+    return RenderedAlert(
+        subject=subject(intent),
+        text=text,
+        html=telegram_html(lines, footer),
+        line=line,
+    )

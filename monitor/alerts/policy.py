@@ -1,0 +1,544 @@
+"""The alert policy: a pure per-account state machine from observations and `now` to alert intents.
+
+No asyncio, no clock, no IO. The service feeds events (`Risk` on every evaluated snapshot, `Tick`
+at least once a second, freshness, drift and exchange signals) with `now_ms` (wall-clock epoch
+milliseconds, like a recording's `t`); `AlertPolicy.step` returns the alert intents to deliver.
+
+Levels are on risk (1.0 = liquidation in every mode). Escalation is immediate on each upward
+crossing; leaving a level needs risk below `line - hysteresis` continuously for `dwell_ms`. An
+episode (first escalation to all-clear) sends at most one de-escalation notice per descent, and an
+all-clear at its end. Emergency repeats every `repeat_ms` while it holds. Level evaluation waits
+until every watched source (marks of held symbols, user stream, REST) has been seen and none is
+stale, so nothing is ever decided on stale state.
+
+Alert ids are deterministic (account, kind, level, event time, topic): replaying the same events
+yields the same ids, and a restart that sees new events yields new ones.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    """Alert levels, lowest first."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+    EMERGENCY = "emergency"
+
+
+class AlertKind(StrEnum):
+    LEVEL = "level"  # an upward crossing
+    REPEAT = "repeat"  # emergency still holds
+    DEESCALATION = "deescalation"
+    ALL_CLEAR = "all_clear"
+    RAPID = "rapid"
+    BLIND = "blind"
+    RESTORED = "restored"
+    DRIFT = "drift"
+    EXCHANGE = "exchange"
+
+
+#: Routing tags besides account names.
+TAG_OPS = "ops"
+TAG_INFO = "info"
+CATEGORY_TAGS = frozenset({Level.WARNING, Level.CRITICAL, Level.EMERGENCY, TAG_OPS, TAG_INFO})
+
+_BY_RANK: tuple[Level | None, ...] = (None, Level.WARNING, Level.CRITICAL, Level.EMERGENCY)
+
+
+def rank(level: Level | None) -> int:
+    """0 for no level, 1 warning, 2 critical, 3 emergency."""
+    return 0 if level is None else _BY_RANK.index(level)
+
+
+def level_tags(level: Level | None) -> frozenset[str]:
+    """Level tags are cumulative: a destination tagged `critical` hears critical and emergency."""
+    return frozenset(str(lv) for lv in _BY_RANK[1 : rank(level) + 1])
+
+
+#: Exchange-reported account statuses and the level they deserve (others: warning; NORMAL: none).
+_STATUS_LEVEL = {
+    "NORMAL": None,
+    "MARGIN_CALL": Level.CRITICAL,
+    "SUPPLY_MARGIN": Level.CRITICAL,
+    "REDUCE_ONLY": Level.EMERGENCY,
+    "ACTIVE_LIQUIDATION": Level.EMERGENCY,
+    "FORCE_LIQUIDATION": Level.EMERGENCY,
+    "BANKRUPTED": Level.EMERGENCY,
+}
+
+
+def status_level(status: str) -> Level | None:
+    return _STATUS_LEVEL.get(status.upper(), Level.WARNING)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Thresholds and timings of one account's policy (fractions of risk, milliseconds)."""
+
+    warning: float = 0.70
+    critical: float = 0.85
+    emergency: float = 0.95
+    hysteresis: float = 0.03
+    dwell_ms: int = 5_000
+    repeat_ms: int = 60_000
+    rapid_rise: float = 0.15
+    rapid_window_ms: int = 600_000
+    stale_after_ms: int = 15_000
+    drift_rel_tol: float = 0.02
+    drift_abs_tol: float = 0.005
+    exchange_dedup_ms: int = 300_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.warning < self.critical < self.emergency:
+            raise ValueError(
+                f"alert levels must rise: warning {self.warning} < critical {self.critical}"
+                f" < emergency {self.emergency}, all above 0"
+            )
+        if self.hysteresis < 0.0 or self.dwell_ms < 0 or self.repeat_ms <= 0:
+            raise ValueError("hysteresis and dwell_ms must be >= 0 and repeat_ms > 0")
+        if self.rapid_rise <= 0.0 or self.rapid_window_ms <= 0 or self.stale_after_ms <= 0:
+            raise ValueError("rapid_rise, rapid_window_ms and stale_after_ms must be > 0")
+
+    @property
+    def lines(self) -> tuple[float, float, float]:
+        return (self.warning, self.critical, self.emergency)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertIntent:
+    """One decision to alert; the heavy figures for its message are attached by the caller."""
+
+    alert_id: str
+    account: str
+    kind: AlertKind
+    level: Level | None
+    risk: float | None
+    t_ms: int
+    tags: frozenset[str]
+    topic: str = ""  # what an exchange / drift / blind alert is about
+    detail: str = ""  # human-readable specifics
+    peak: Level | None = None  # de-escalation: the level left; all-clear: the episode's peak
+
+    @property
+    def rank(self) -> int:
+        return rank(self.level)
+
+    @property
+    def coalesce_key(self) -> str:
+        """Queued alerts with the same key supersede each other (newest wins)."""
+        return f"{self.account}/{self.kind}/{self.topic}"
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A freshly evaluated snapshot's risk."""
+
+    risk: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passes (the service ticks at least once a second)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """The sources that must stay fresh: e.g. `mark:BTCUSDT`, `user_stream`, `rest`."""
+
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A watched source delivered fresh data (or proved alive) at `now`."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A local figure next to the exchange's own value of it."""
+
+    figure: str
+    local: float
+    exchange: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarginCall:
+    """The exchange pushed a margin call."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLevelChange:
+    """Portfolio Margin `riskLevelChange` with its status (MARGIN_CALL, REDUCE_ONLY, ...)."""
+
+    status: str
+    uni_mmr: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """The account status the exchange reports (NORMAL, MARGIN_CALL, REDUCE_ONLY, ...)."""
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeBalance:
+    """An asset balance; below zero means auto-conversion is pending."""
+
+    asset: str
+    amount: float
+
+
+PolicyEvent = (
+    Risk
+    | Tick
+    | Watch
+    | Seen
+    | Drift
+    | MarginCall
+    | RiskLevelChange
+    | AccountStatus
+    | NegativeBalance
+)
+
+_NOTHING: tuple[AlertIntent, ...] = ()
+
+
+@dataclass(slots=True)
+class _RiseWindow:
+    """Sliding minimum of risk over a window, in buckets: O(1) amortised, bounded memory.
+
+    Values are kept per bucket (1/60 of the window), so the window reaches back up to one bucket
+    further than `window_ms`: a slightly more sensitive test, never a missed rise.
+    """
+
+    window_ms: int
+    bucket_ms: int
+    mins: deque[tuple[int, float]] = field(default_factory=deque)
+
+    def push(self, risk: float, now_ms: int) -> float:
+        """Record `risk` and return the minimum over the window (including it)."""
+        bucket = now_ms - now_ms % self.bucket_ms
+        mins = self.mins
+        while mins and mins[0][0] + self.bucket_ms + self.window_ms <= now_ms:
+            mins.popleft()
+        if not (mins and mins[-1][0] == bucket and mins[-1][1] <= risk):
+            while mins and mins[-1][1] >= risk:
+                mins.pop()
+            mins.append((bucket, risk))
+        return mins[0][1]
+
+
+class AlertPolicy:
+    """The alert state machine of one account."""
+
+    def __init__(self, account: str, config: PolicyConfig | None = None) -> None:
+        self.account = account
+        self.config = cfg = config or PolicyConfig()
+        self._lines = cfg.lines
+        self._acct_tag = frozenset({account})
+        self._risk: float | None = None
+        self._fresh = False  # the last risk was evaluated with every source fresh
+        self._level = 0
+        self._peak = 0
+        self._below_since: int | None = None
+        self._deesc_sent = False
+        self._emergency_sent_ms = 0
+        self._rise = _RiseWindow(cfg.rapid_window_ms, max(1, cfg.rapid_window_ms // 60))
+        self._rapid_armed = True
+        self._seen: dict[str, int] = {}
+        self._unseen: set[str] = set()
+        self._blind_since: int | None = None
+        self._drifting: set[str] = set()
+        self._exchange_sent: dict[str, int] = {}
+        self._status: str | None = None
+        self._negative: set[str] = set()
+
+    # ---- read-only state ----
+
+    @property
+    def level(self) -> Level | None:
+        return _BY_RANK[self._level]
+
+    @property
+    def risk(self) -> float | None:
+        return self._risk
+
+    @property
+    def blind(self) -> bool:
+        return self._blind_since is not None
+
+    @property
+    def evaluating(self) -> bool:
+        """True when a fresh risk would be evaluated: every watched source seen and none stale."""
+        return self._blind_since is None and not self._unseen
+
+    # ---- entry points ----
+
+    def step(self, event: PolicyEvent, now_ms: int) -> tuple[AlertIntent, ...]:
+        """Apply one event at `now_ms`; return the intents it causes (usually none)."""
+        match event:
+            case Risk(risk):
+                return self.on_risk(risk, now_ms)
+            case Tick():
+                return self.on_tick(now_ms)
+            case Seen(source):
+                return self._on_seen(source, now_ms)
+            case Watch(sources):
+                return self._on_watch(sources, now_ms)
+            case Drift():
+                return self._on_drift(event, now_ms)
+            case MarginCall():
+                return self._exchange("MARGIN_CALL", Level.CRITICAL, "margin call", now_ms)
+            case RiskLevelChange(status, uni_mmr):
+                note = f"riskLevelChange {status}" + (
+                    f" (uniMMR {uni_mmr:.3f})" if uni_mmr is not None else ""
+                )
+                topic = f"riskLevelChange:{status}"
+                return self._exchange(topic, status_level(status), note, now_ms)
+            case AccountStatus(status):
+                return self._on_status(status, now_ms)
+            case NegativeBalance(asset, amount):
+                return self._on_negative(asset, amount, now_ms)
+        raise TypeError(f"not a policy event: {event!r}")
+
+    def on_risk(self, risk: float, now_ms: int) -> tuple[AlertIntent, ...]:
+        """The per-tick fast path: O(1) amortised, allocates only when it alerts."""
+        self._risk = risk
+        if self._blind_since is not None or self._unseen:
+            return _NOTHING
+        self._fresh = True
+        out: list[AlertIntent] = []
+        escalated = self._evaluate(risk, now_ms, out)
+        low = self._rise.push(risk, now_ms)
+        rise = risk - low
+        if rise >= self.config.rapid_rise:
+            if self._rapid_armed:
+                self._rapid_armed = False
+                if not escalated:
+                    detail = f"risk rose {rise * 100:.1f} points (from {low * 100:.1f} %)"
+                    lv = _BY_RANK[max(self._level, 1)]
+                    out.append(self._intent(AlertKind.RAPID, None, now_ms, lv, detail=detail))
+        elif rise < self.config.rapid_rise / 2:
+            self._rapid_armed = True
+        return tuple(out) if out else _NOTHING
+
+    def on_tick(self, now_ms: int) -> tuple[AlertIntent, ...]:
+        out: list[AlertIntent] = []
+        self._check_sight(now_ms, out)
+        if self._fresh and self._level and self._risk is not None:
+            self._evaluate(self._risk, now_ms, out)
+        return tuple(out) if out else _NOTHING
+
+    # ---- levels ----
+
+    def _target(self, risk: float) -> int:
+        lines = self._lines
+        up = 3 if risk >= lines[2] else 2 if risk >= lines[1] else 1 if risk >= lines[0] else 0
+        if up > self._level:
+            return up
+        k = self._level
+        while k and risk < lines[k - 1] - self.config.hysteresis:
+            k -= 1
+        return k
+
+    def _evaluate(self, risk: float, now_ms: int, out: list[AlertIntent]) -> bool:
+        """Move along the ladder; return True when this update escalated."""
+        target = self._target(risk)
+        level = self._level
+        if target > level:
+            self._level = target
+            self._peak = max(self._peak, target)
+            self._deesc_sent = False
+            self._below_since = None
+            out.append(self._intent(AlertKind.LEVEL, _BY_RANK[target], now_ms))
+            if target == 3:
+                self._emergency_sent_ms = now_ms
+            return True
+        if target == level:
+            self._below_since = None
+        elif self._below_since is None:
+            self._below_since = now_ms
+        if self._below_since is not None and now_ms - self._below_since >= self.config.dwell_ms:
+            self._descend(target, now_ms, out)
+        elif level == 3 and now_ms - self._emergency_sent_ms >= self.config.repeat_ms:
+            self._emergency_sent_ms = now_ms
+            out.append(self._intent(AlertKind.REPEAT, Level.EMERGENCY, now_ms))
+        return False
+
+    def _descend(self, target: int, now_ms: int, out: list[AlertIntent]) -> None:
+        left = _BY_RANK[self._level]
+        self._level = target
+        self._below_since = None
+        if target == 0:
+            peak = _BY_RANK[self._peak]
+            self._peak = 0
+            out.append(self._intent(AlertKind.ALL_CLEAR, None, now_ms, peak, peak=peak, info=True))
+        elif not self._deesc_sent:
+            self._deesc_sent = True
+            out.append(
+                self._intent(
+                    AlertKind.DEESCALATION, _BY_RANK[target], now_ms, left, peak=left, info=True
+                )
+            )
+
+    # ---- freshness ----
+
+    def _on_watch(self, sources: frozenset[str], now_ms: int) -> tuple[AlertIntent, ...]:
+        for gone in self._seen.keys() - sources:
+            del self._seen[gone]
+            self._unseen.discard(gone)
+        for new in sources - self._seen.keys():
+            self._seen[new] = now_ms
+            self._unseen.add(new)
+        return self._restore_if_sighted(now_ms)
+
+    def _on_seen(self, source: str, now_ms: int) -> tuple[AlertIntent, ...]:
+        if source not in self._seen:
+            return _NOTHING
+        self._seen[source] = now_ms
+        self._unseen.discard(source)
+        return self._restore_if_sighted(now_ms) if self._blind_since is not None else _NOTHING
+
+    def _stale(self, now_ms: int) -> list[str]:
+        limit = self.config.stale_after_ms
+        return sorted(s for s, t in self._seen.items() if now_ms - t > limit)
+
+    def _check_sight(self, now_ms: int, out: list[AlertIntent]) -> None:
+        if self._blind_since is not None:
+            out.extend(self._restore_if_sighted(now_ms))
+            return
+        stale = self._stale(now_ms)
+        if stale:
+            self._blind_since = now_ms
+            self._fresh = False
+            self._below_since = None
+            shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            detail = f"no fresh data for over {self.config.stale_after_ms // 1000} s: {shown}"
+            out.append(
+                self._intent(AlertKind.BLIND, None, now_ms, self.level, ops=True, detail=detail)
+            )
+
+    def _restore_if_sighted(self, now_ms: int) -> tuple[AlertIntent, ...]:
+        since = self._blind_since
+        if since is None or self._unseen or self._stale(now_ms):
+            return _NOTHING
+        self._blind_since = None
+        detail = f"blind for {(now_ms - since) / 1000:.0f} s; levels resume on the next snapshot"
+        return (
+            self._intent(
+                AlertKind.RESTORED, None, now_ms, self.level, ops=True, info=True, detail=detail
+            ),
+        )
+
+    # ---- drift and exchange signals ----
+
+    def _on_drift(self, event: Drift, now_ms: int) -> tuple[AlertIntent, ...]:
+        cfg = self.config
+        gap = abs(event.local - event.exchange)
+        tol = cfg.drift_abs_tol + cfg.drift_rel_tol * max(abs(event.local), abs(event.exchange))
+        if gap <= tol:
+            self._drifting.discard(event.figure)
+            return _NOTHING
+        if event.figure in self._drifting:
+            return _NOTHING
+        self._drifting.add(event.figure)
+        detail = f"{event.figure}: local {event.local:.6g} vs exchange {event.exchange:.6g}"
+        return (
+            self._intent(
+                AlertKind.DRIFT, None, now_ms, None, ops=True, topic=event.figure, detail=detail
+            ),
+        )
+
+    def _exchange(
+        self, topic: str, level: Level | None, detail: str, now_ms: int
+    ) -> tuple[AlertIntent, ...]:
+        last = self._exchange_sent.get(topic)
+        if last is not None and now_ms - last < self.config.exchange_dedup_ms:
+            return _NOTHING
+        self._exchange_sent[topic] = now_ms
+        return (
+            self._intent(
+                AlertKind.EXCHANGE,
+                level,
+                now_ms,
+                level,
+                info=level is None,
+                topic=topic,
+                detail=detail,
+            ),
+        )
+
+    def _on_status(self, status: str, now_ms: int) -> tuple[AlertIntent, ...]:
+        previous, self._status = self._status, status
+        if status == previous or (previous is None and status_level(status) is None):
+            return _NOTHING
+        detail = f"account status {previous or 'unknown'} → {status}"
+        return self._exchange(f"accountStatus:{status}", status_level(status), detail, now_ms)
+
+    def _on_negative(self, asset: str, amount: float, now_ms: int) -> tuple[AlertIntent, ...]:
+        if amount >= 0.0:
+            self._negative.discard(asset)
+            return _NOTHING
+        if asset in self._negative:
+            return _NOTHING
+        self._negative.add(asset)
+        detail = f"negative {asset} balance {amount:.8g}: auto-conversion pending"
+        return (
+            self._intent(
+                AlertKind.EXCHANGE,
+                Level.WARNING,
+                now_ms,
+                Level.WARNING,
+                topic=f"negativeBalance:{asset}",
+                detail=detail,
+            ),
+        )
+
+    # ---- construction ----
+
+    def _intent(
+        self,
+        kind: AlertKind,
+        level: Level | None,
+        now_ms: int,
+        audience: Level | None = None,
+        *,
+        peak: Level | None = None,
+        ops: bool = False,
+        info: bool = False,
+        topic: str = "",
+        detail: str = "",
+    ) -> AlertIntent:
+        """Build an intent; `audience` is the level whose subscribers must hear it."""
+        tags = level_tags(audience or level) | self._acct_tag
+        if ops:
+            tags |= {TAG_OPS}
+        if info:
+            tags |= {TAG_INFO}
+        parts = [self.account, str(kind), str(level or "-"), str(now_ms)]
+        if topic:
+            parts.append(topic)
+        return AlertIntent(
+            alert_id="/".join(parts),
+            account=self.account,
+            kind=kind,
+            level=level,
+            risk=self._risk,
+            t_ms=now_ms,
+            tags=tags,
+            topic=topic,
+            detail=detail,
+            peak=peak,
+        )

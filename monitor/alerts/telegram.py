@@ -1,0 +1,112 @@
+"""Telegram delivery through the Bot API with aiohttp, honouring `retry_after` on HTTP 429.
+
+Apprise's Telegram plugin posts to a fixed `api.telegram.org` and discards the 429 body, so
+`tgram://` destinations are sent here instead: the same Apprise URL syntax
+(`tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID...]`, or `?to=`), a configurable API base URL, and a
+`SendResult` that carries Telegram's `retry_after` for the worker to honour.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import aiohttp
+
+from monitor.alerts.messages import RenderedAlert
+from monitor.alerts.redact import scrub
+from monitor.alerts.sender import SendResult
+
+DEFAULT_API_BASE = "https://api.telegram.org"
+SCHEMES = ("tgram", "telegram")
+#: Telegram statuses that no retry can fix (bad request, bad token, blocked, unknown chat).
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404})
+
+
+def parse_tgram(url: str) -> tuple[str, list[str]]:
+    """The bot token and chat ids of an Apprise `tgram://` URL."""
+    rest = url.split("://", 1)[-1]
+    base, _, query = rest.partition("?")
+    token_raw, _, path = base.partition("/")
+    token = unquote(token_raw)
+    if ":" not in token:
+        raise ValueError("a Telegram URL needs the bot token first: tgram://123456:ABC.../CHAT_ID")
+    chats = [unquote(p) for p in path.split("/") if p]
+    for key, value in parse_qsl(query):
+        if key == "to":
+            chats.extend(c for c in re.split(r"[,\s]+", value) if c)
+    if not chats:
+        raise ValueError("a Telegram URL needs at least one chat id: tgram://TOKEN/CHAT_ID")
+    return token, chats
+
+
+def chat_payload(chat: str, html: str) -> dict[str, Any]:
+    """The sendMessage body; `chat` may be `id:thread` to post into a forum topic."""
+    chat_id, _, thread = chat.partition(":")
+    payload: dict[str, Any] = {
+        "chat_id": chat_id,
+        "text": html,
+        "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True},
+    }
+    if thread.isdigit():
+        payload["message_thread_id"] = int(thread)
+    return payload
+
+
+def interpret(status: int, body: Mapping[str, Any], secrets: frozenset[str]) -> SendResult:
+    """Turn a Bot API answer into a `SendResult` (pure)."""
+    if status == 200 and body.get("ok") is True:
+        return SendResult.delivered()
+    description = scrub(str(body.get("description") or "no description"), secrets)
+    params = body.get("parameters")
+    if status == 429 or body.get("error_code") == 429:
+        wait = params.get("retry_after") if isinstance(params, Mapping) else None
+        retry_after = float(wait) if isinstance(wait, int | float) and wait >= 0 else None
+        return SendResult(False, f"Telegram HTTP 429: {description}", retry_after_s=retry_after)
+    return SendResult.failed(
+        f"Telegram HTTP {status}: {description}", permanent=status in PERMANENT_STATUSES
+    )
+
+
+class TelegramSender:
+    """Sends to one chat of one bot."""
+
+    def __init__(
+        self,
+        token: str,
+        chat: str,
+        secrets: frozenset[str],
+        *,
+        api_base: str = DEFAULT_API_BASE,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._url = f"{api_base.rstrip('/')}/bot{token}/sendMessage"
+        self._chat = chat
+        self._secrets = secrets | {token}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, message: RenderedAlert) -> SendResult:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.post(
+                self._url, json=chat_payload(self._chat, message.html)
+            ) as resp:
+                status = resp.status
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"Telegram unreachable: {type(exc).__name__}: {exc}"
+            return SendResult.failed(scrub(error, self._secrets))
+        return interpret(status, body if isinstance(body, Mapping) else {}, self._secrets)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

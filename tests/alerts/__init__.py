@@ -1,0 +1,1 @@
+"""Tests of monitor/alerts, one module per source module."""
