@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.binance.marks import FrameKind, MarkDecoder, classify
 from monitor.binance.schemas import REST_SCHEMAS, WireError
 from monitor.binance.snapshot import build_state
-from monitor.binance.user_events import translate_frame
+from monitor.binance.user_events import ServiceSignal, translate_frame
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
@@ -51,12 +51,15 @@ class Replay:
 
     meta: Meta
     margin_leverage: int = 3
-    on_signal: Callable[[int, object], None] | None = None
     book: Book | None = None
     rest: dict[str, Any] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     last_t: int = 0
+    #: Freshness sources the last `feed` delivered data for: `mark:SYMBOL`, `user_stream`, `rest`.
+    fresh: list[str] = field(default_factory=list)
+    #: Service signals (exchange warnings, resnapshot requests, ...) of the last `feed`.
+    last_signals: list[ServiceSignal] = field(default_factory=list)
     _pending: list[RestLine] = field(default_factory=list)
     _decoder: MarkDecoder = field(default_factory=MarkDecoder)
 
@@ -68,6 +71,8 @@ class Replay:
 
     def feed(self, line: Line) -> None:
         """Apply one recording line."""
+        self.fresh.clear()
+        self.last_signals.clear()
         self.last_t = max(self.last_t, line.t)
         if isinstance(line, RestLine):
             self._pending.append(line)
@@ -111,6 +116,7 @@ class Replay:
             paths.append(line.path.split("?", 1)[0])
         if not paths:
             return
+        self.fresh.append("rest")
         try:
             state = build_state(self.rest, self.mode, margin_leverage=self.margin_leverage)
             if self.book is None or not set(paths) <= _REFRESH_ONLY:
@@ -158,6 +164,7 @@ class Replay:
             if kind is FrameKind.MARK:
                 for symbol, price in self._decoder.decode(text):
                     book.on_mark(symbol, price)
+                    self.fresh.append(f"mark:{symbol}")
             elif kind is FrameKind.ASSET_INDEX:
                 for rates in self._decoder.decode_asset_index(text):
                     book.apply(rates)
@@ -178,6 +185,7 @@ class Replay:
             self.counters["user_decode_errors"] += 1
             return
         self.counters["user_events"] += 1
+        self.fresh.append("user_stream")
         for item in translation.events:
             try:
                 book.apply(item)
@@ -187,8 +195,7 @@ class Replay:
         self._track_holdings()
         for signal in translation.signals:
             self.counters[f"signal_{type(signal).__name__}"] += 1
-            if self.on_signal is not None:
-                self.on_signal(line.t, signal)
+            self.last_signals.append(signal)
 
 
 def refresh_events(

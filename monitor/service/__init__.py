@@ -1,0 +1,1 @@
+"""The daemon's wiring: per-account pipelines from feed to engine to alert policy to outbox."""

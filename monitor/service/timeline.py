@@ -1,0 +1,131 @@
+"""Alert timeline of a recording: replay → engine → alert policy, on the recording's own clock.
+
+This is the account pipeline minus delivery, driven by recorded lines instead of live sockets:
+`marginwatch replay` prints it and the golden tests compare it. Time is the recording's `t`;
+between lines the policy is ticked once per second, so a gap in the recording's market data
+is seen as the monitor going blind, exactly as it would be live. Freshness is watched for the
+mark price of every held symbol (a replay cannot see a quiet user stream's liveness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from monitor.alerts import policy as pol
+from monitor.binance.user_events import ExchangeSignal
+from monitor.engine.model import Mode
+from monitor.engine.risk import RiskSnapshot
+from monitor.feed.recording import Line, Meta, WsLine
+from monitor.feed.replay import Replay
+
+TICK_MS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class TimedAlert:
+    """An alert intent with the figures at the moment it was decided."""
+
+    intent: pol.AlertIntent
+    snapshot: RiskSnapshot | None
+
+
+@dataclass(slots=True)
+class AlertTimeline:
+    """Feeds recording lines through a `Replay` and an `AlertPolicy`; collects the alerts."""
+
+    meta: Meta
+    config: pol.PolicyConfig = field(default_factory=pol.PolicyConfig)
+    margin_leverage: int = 3
+    replay: Replay = field(init=False)
+    policy: pol.AlertPolicy = field(init=False)
+    alerts: list[TimedAlert] = field(default_factory=list)
+    risks: list[tuple[int, float]] = field(default_factory=list)
+    _clock: int | None = None
+    _watched: frozenset[str] = frozenset()
+    _status: str = "ok"
+
+    def __post_init__(self) -> None:
+        self.replay = Replay(self.meta, margin_leverage=self.margin_leverage)
+        self.policy = pol.AlertPolicy(self.meta.account, self.config)
+
+    def feed(self, line: Line) -> list[TimedAlert]:
+        """Advance the clock to the line, apply it, and return the alerts it caused."""
+        start = len(self.alerts)
+        self._advance(line.t)
+        replay = self.replay
+        replay.feed(line)
+        if isinstance(line, WsLine) and line.conn == "user":
+            self._signals(line.t)
+        book = replay.book
+        if book is None:
+            return self.alerts[start:]
+        self._watch(line.t)
+        for source in replay.fresh:
+            self._step(pol.Seen(source), line.t)
+        if book.state.status != self._status:
+            # A status pushed with an exchange signal was alerted as that signal already.
+            self._status = book.state.status
+            if not self.replay.last_signals:
+                status = "NORMAL" if self._status == "ok" else self._status
+                self._step(pol.AccountStatus(status), line.t)
+        if replay.fresh:
+            self.risks.append((line.t, book.risk))
+            self._emit(self.policy.on_risk(book.risk, line.t))
+        return self.alerts[start:]
+
+    def run(self, lines: Iterable[Line]) -> list[TimedAlert]:
+        for line in lines:
+            self.feed(line)
+        self.replay.flush()
+        return self.alerts
+
+    def iterate(self, lines: Iterable[Line]) -> Iterator[TimedAlert]:
+        """Alerts as they are decided (for printing a timeline while replaying)."""
+        for line in lines:
+            yield from self.feed(line)
+        self.replay.flush()
+
+    # ------------------------------------------------------------------ internals
+    def _advance(self, t: int) -> None:
+        """Tick once per second of recording time up to `t` (the policy's staleness clock)."""
+        if self._clock is None:
+            self._clock = t
+            return
+        while self._clock + TICK_MS <= t:
+            self._clock += TICK_MS
+            self._step(pol.Tick(), self._clock)
+        self._clock = max(self._clock, t)
+
+    def _watch(self, t: int) -> None:
+        book = self.replay.book
+        assert book is not None
+        sources = frozenset(f"mark:{p.symbol}" for p in book.state.positions.values() if p.qty)
+        if sources != self._watched:
+            self._watched = sources
+            self._step(pol.Watch(sources), t)
+
+    def _signals(self, t: int) -> None:
+        book = self.replay.book
+        for signal in self.replay.last_signals:
+            if not isinstance(signal, ExchangeSignal):
+                continue
+            if book is not None and book.mode is Mode.PORTFOLIO_MARGIN:
+                self._step(pol.RiskLevelChange(signal.kind), t)
+            else:
+                self._step(pol.MarginCall(), t)
+        if book is None:
+            return
+        pm = book.mode is Mode.PORTFOLIO_MARGIN
+        for rec in book.state.assets.values():
+            balance = min(rec.um_wallet, rec.cm_wallet) if pm else rec.cross_wallet
+            if balance < 0.0:
+                self._step(pol.NegativeBalance(rec.asset, balance), t)
+
+    def _step(self, event: pol.PolicyEvent, t: int) -> None:
+        self._emit(self.policy.step(event, t))
+
+    def _emit(self, intents: Iterable[pol.AlertIntent]) -> None:
+        book = self.replay.book
+        for intent in intents:
+            self.alerts.append(TimedAlert(intent, None if book is None else book.snapshot()))
