@@ -120,16 +120,37 @@ def _leg_values(snap: RiskSnapshot) -> list[tuple[LegFigures, float]]:
     return [(leg, leg.maint_margin * rates.get(leg.settle_asset, 1.0)) for leg in snap.legs]
 
 
+def _loan_values(
+    snap: RiskSnapshot, legs: list[tuple[LegFigures, float]]
+) -> list[tuple[str, float]]:
+    """PM margin loans: each asset's MM beyond its legs' MM is its loan's MM (account unit)."""
+    if snap.mode is not Mode.PORTFOLIO_MARGIN:
+        return []
+    by_asset: dict[str, float] = {}
+    for leg, value in legs:
+        by_asset[leg.settle_asset] = by_asset.get(leg.settle_asset, 0.0) + value
+    loans = []
+    for a in snap.assets:
+        rest = a.maint_margin - by_asset.get(a.asset, 0.0)
+        if rest > 1e-9 * max(1.0, snap.maint_margin):
+            loans.append((f"{a.asset} margin loan MM {amount(rest)} {snap.unit}", rest))
+    return loans
+
+
 def top_contributors(snap: RiskSnapshot, n: int = TOP_LEGS) -> list[str]:
-    valued = sorted(_leg_values(snap), key=lambda lv: lv[1], reverse=True)
-    total = sum(v for _, v in valued)
-    lines = []
-    for leg, value in valued[:n]:
-        share = f" ({value / total * 100:.0f} %)" if total > 0.0 else ""
-        lines.append(
-            f"{leg.symbol} {leg.side} MM {amount(leg.maint_margin)} {leg.settle_asset}{share}"
-        )
-    return lines
+    """The largest maintenance-margin terms: legs and, in Portfolio Margin, margin loans."""
+    legs = _leg_values(snap)
+    items = [
+        (f"{leg.symbol} {leg.side} MM {amount(leg.maint_margin)} {leg.settle_asset}", value)
+        for leg, value in legs
+    ]
+    items += _loan_values(snap, legs)
+    items.sort(key=lambda item: item[1], reverse=True)
+    total = sum(value for _, value in items)
+    return [
+        text + (f" ({value / total * 100:.0f} %)" if total > 0.0 else "")
+        for text, value in items[:n]
+    ]
 
 
 def _signed_pct(fraction: float) -> str:

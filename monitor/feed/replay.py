@@ -77,9 +77,9 @@ class Replay:
         if isinstance(line, RestLine):
             self._pending.append(line)
             return
-        self.flush()
         if isinstance(line, NoteLine):
-            return
+            return  # notes never split a group of REST lines
+        self.flush()
         if self.book is None:
             self.counters["ws_before_snapshot"] += 1
             return

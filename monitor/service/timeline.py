@@ -13,11 +13,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from monitor.alerts import policy as pol
+from monitor.alerts.messages import HeavyFigures
 from monitor.binance.user_events import ExchangeSignal
 from monitor.engine.model import Mode
 from monitor.engine.risk import RiskSnapshot
 from monitor.feed.recording import Line, Meta, WsLine
 from monitor.feed.replay import Replay
+from monitor.service.figures import heavy_figures
 
 TICK_MS = 1_000
 
@@ -28,6 +30,7 @@ class TimedAlert:
 
     intent: pol.AlertIntent
     snapshot: RiskSnapshot | None
+    figures: HeavyFigures | None = None
 
 
 @dataclass(slots=True)
@@ -37,6 +40,8 @@ class AlertTimeline:
     meta: Meta
     config: pol.PolicyConfig = field(default_factory=pol.PolicyConfig)
     margin_leverage: int = 3
+    #: Compute the heavy figures (distances, liquidation prices, restore) for every alert.
+    with_figures: bool = False
     replay: Replay = field(init=False)
     policy: pol.AlertPolicy = field(init=False)
     alerts: list[TimedAlert] = field(default_factory=list)
@@ -128,4 +133,8 @@ class AlertTimeline:
     def _emit(self, intents: Iterable[pol.AlertIntent]) -> None:
         book = self.replay.book
         for intent in intents:
-            self.alerts.append(TimedAlert(intent, None if book is None else book.snapshot()))
+            if book is None:
+                self.alerts.append(TimedAlert(intent, None))
+                continue
+            figures = heavy_figures(book.state) if self.with_figures else None
+            self.alerts.append(TimedAlert(intent, book.snapshot(), figures))

@@ -1,0 +1,121 @@
+"""The command line: `calc` (the stable report) and `replay` (the alert timeline)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.examples import NAMES
+from monitor.examples import path as example_path
+
+CALC_KEYS = {"mode", "risk", "margin_ratio", "uni_mmr", "equity", "maint_margin", "assets",
+             "positions", "distance", "status"}
+
+
+def _calc_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["calc", *args, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # exactly one JSON object
+    report: dict[str, object] = json.loads(out)
+    return report
+
+
+@pytest.mark.parametrize(
+    ("name", "ratio", "equity", "mm"),
+    [
+        ("usdm_multi_assets_seed_s2", 0.4797750, 416.02, 199.596),
+        ("usdm_multi_assets", 0.6208612, 321.515, 199.6162),
+    ],
+)
+def test_seed_001_through_calc_json(
+    capsys: pytest.CaptureFixture[str], name: str, ratio: float, equity: float, mm: float
+) -> None:
+    report = _calc_json(capsys, str(example_path(name)))
+    assert report["mode"] == "usdm_multi_assets"
+    assert report["margin_ratio"] == pytest.approx(ratio, rel=1e-6)
+    assert report["risk"] == pytest.approx(ratio, rel=1e-6)
+    assert report["equity"] == pytest.approx(equity, rel=1e-6)
+    assert report["maint_margin"] == pytest.approx(mm, rel=1e-6)
+    assert report["uni_mmr"] is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_example_gives_the_stable_keys(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    report = _calc_json(capsys, str(example_path(name)))
+    assert set(report) >= CALC_KEYS
+    assert isinstance(report["risk"], float)
+    assert isinstance(report["positions"], list) and report["positions"]
+    for position in report["positions"]:
+        assert {"symbol", "side", "qty", "entry_price", "mark_price", "unrealized_pnl",
+                "maint_margin", "liquidation_price"} <= set(position)
+        if position["margin"] == "isolated":
+            assert isinstance(position["margin_ratio"], float)
+    distance = report["distance"]
+    assert isinstance(distance, dict)
+    assert {"uniform_down", "uniform_up"} <= set(distance)
+
+
+def test_portfolio_margin_report_speaks_unimmr(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _calc_json(capsys)  # no FILE: the bundled Portfolio Margin book
+    assert report["mode"] == "portfolio_margin"
+    assert report["margin_ratio"] is None
+    uni = report["uni_mmr"]
+    assert isinstance(uni, float)
+    assert report["risk"] == pytest.approx(1.05 / uni, rel=1e-12)
+
+
+def test_human_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calc", str(example_path("usdm"))]) == 0
+    out = capsys.readouterr().out
+    assert "margin ratio" in out and "distance to liquidation" in out and "BTCUSDT" in out
+
+
+def test_malformed_line_exits_2_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = example_path("usdm").read_text(encoding="utf-8").splitlines()
+    lines.insert(7, '{"kind": "ws", "t": 1, "conn": "market", "data": ')
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["calc", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{bad}:8: invalid JSON" in err[0]
+
+
+def test_missing_brackets_name_the_symbol(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = [
+        line for line in example_path("usdm").read_text(encoding="utf-8").splitlines()
+        if '"/fapi/v1/leverageBracket"' not in line
+    ]
+    path = tmp_path / "nobrackets.jsonl"
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    assert main(["calc", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no leverage bracket table" in err or "has no contract data" in err
+
+
+def test_replay_json_alert_lines_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(example_path("portfolio_margin")), "--json", "--max"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    alerts, summary = rows[:-1], rows[-1]
+    assert alerts and all({"t", "account", "kind", "level", "risk"} <= set(a) for a in alerts)
+    assert {a["kind"] for a in alerts} >= {"level", "all_clear"}
+    assert summary["kind"] == "summary" and set(summary) >= CALC_KEYS
+
+
+def test_console_entry_point_runs_as_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "calc", str(example_path("coinm")), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mode"] == "coinm"
