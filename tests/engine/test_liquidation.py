@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal as D
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -445,3 +446,62 @@ def test_closed_form_lp_is_the_nearest_price_at_risk_one(state: AccountState) ->
             mark * 10 ** (i / 10) for i in range(-20, 21)
         ]
         assert all(pool_risk_at(state, symbol, p, pool) < 1.0 for p in path)
+
+
+def test_coinm_cross_lp_matches_binance_calculator() -> None:
+    """dev.binance.vision thread 6292 (margin-math [F1]): wallet 101 BTC, long 100,000 BTCUSD
+    contracts (CS 100) @ 45,000 → Binance's calculator shows 33,599.40. The formula of §4.2
+    gives it with the current table's 12.5 % tier and maintenance amount 11.605 BTC (the FAQ's
+    newer figure; the older 11.81 gives the thread author's 33,578.86)."""
+    floors = [0, 5, 10, 20, 50, 100, 200, 400]
+    mmrs = [0.004, 0.005, 0.01, 0.025, 0.05, 0.10, 0.125, 0.15]
+    tiers, cum = [], 0.0
+    for k, floor in enumerate(floors):
+        if k:
+            cum += floor * (mmrs[k] - mmrs[k - 1])
+        cap = floors[k + 1] if k + 1 < len(floors) else 1e9
+        tiers.append(Bracket(floor, cap, mmrs[k], cum))
+    assert tiers[6].cum == pytest.approx(11.605)
+    state = AccountState(Mode.COINM)
+    state.contracts["BTCUSD_PERP"] = Contract(
+        "BTCUSD_PERP", ContractKind.INVERSE, "BTC", "BTC", BracketTable(tiers), 100.0, "CM"
+    )
+    state.asset("BTC").cross_wallet = 101.0
+    state.positions[("BTCUSD_PERP", "BOTH")] = Position("BTCUSD_PERP", "BOTH", 100_000, 45_000.0)
+    state.marks["BTCUSD_PERP"] = 45_000.0
+    lp = liquidation_price(state, "BTCUSD_PERP", "BOTH")
+    assert lp is not None
+    assert round(lp, 1) == 33_599.4  # the UI rounds to the 0.1 tick
+
+
+def _binance_published_example(isolated: bool) -> AccountState:
+    """Binance's one-way example (liquidation-price FAQ [B2], as transcribed in freqtrade's
+    `test_liquidation_price_binance` "From calc example" and ChartSniper): wallet 1,535,443.01
+    USDT; ETHUSDT long 3,683.979 @ 1,456.84 (mark 1,335.18, mmr 10 %, cum 135,365); BTCUSDT long
+    109.488 @ 32,481.98 (mark 31,967.27, mmr 2.5 %, cum 16,300)."""
+    state = AccountState(Mode.USDM)
+    legs = (
+        ("ETHUSDT", "ETH", 3_683.979, 1_456.84, 1_335.18, 0.10, 135_365.0),
+        ("BTCUSDT", "BTC", 109.488, 32_481.98, 31_967.27, 0.025, 16_300.0),
+    )
+    for symbol, base, qty, entry, mark, mmr, cum in legs:
+        table = BracketTable([Bracket(0.0, 1e12, mmr, cum)])
+        state.contracts[symbol] = Contract(symbol, ContractKind.LINEAR, "USDT", base, table)
+        state.positions[(symbol, "BOTH")] = Position(
+            symbol, "BOTH", qty, entry, isolated, 1_535_443.01 if isolated else 0.0
+        )
+        state.marks[symbol] = mark
+    state.asset("USDT").cross_wallet = 0.0 if isolated else 1_535_443.01
+    return state
+
+
+@pytest.mark.parametrize(("symbol", "expected"), [("ETHUSDT", 1_153.26), ("BTCUSDT", 26_316.89)])
+def test_usdm_cross_lp_matches_binance_published_example(symbol: str, expected: float) -> None:
+    lp = liquidation_price(_binance_published_example(isolated=False), symbol, "BOTH")
+    assert lp is not None and round(lp, 2) == expected
+
+
+@pytest.mark.parametrize(("symbol", "expected"), [("ETHUSDT", 1_114.78), ("BTCUSDT", 18_778.73)])
+def test_usdm_isolated_lp_matches_binance_published_example(symbol: str, expected: float) -> None:
+    lp = liquidation_price(_binance_published_example(isolated=True), symbol, "BOTH")
+    assert lp is not None and round(lp, 2) == expected
