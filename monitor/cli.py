@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from monitor import __version__
 
 #: The recording `calc` replays when no FILE is given: the hedged Portfolio Margin book.
 DEFAULT_EXAMPLE = "portfolio_margin"
+#: Where `test-alert` looks for the config without --config or $MARGINWATCH_CONFIG.
+DEFAULT_CONFIG = "/etc/marginwatch/marginwatch.toml"
 
 
 def _cmd_calc(args: argparse.Namespace) -> int:
@@ -88,6 +91,33 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_path(args: argparse.Namespace) -> str:
+    return str(args.config or os.environ.get("MARGINWATCH_CONFIG") or DEFAULT_CONFIG)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.config import check_config
+
+    return check_config(args.file)
+
+
+def _cmd_test_alert(args: argparse.Namespace) -> int:
+    from monitor.alerts.testalert import run_test_alert
+    from monitor.config import ConfigError, load_config
+
+    path = _config_path(args)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"marginwatch test-alert: {path} is not valid:", file=sys.stderr)
+        for where, message in exc.problems:
+            print(f"  {where}: {message}", file=sys.stderr)
+        return 2
+    return run_test_alert(
+        config.notify_targets(), args.tag, telegram_api_base=config.alerts.telegram_api_base
+    )
+
+
 def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
 
@@ -135,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--margin-leverage", type=int, choices=(3, 5, 10), default=3)
     replay.set_defaults(func=_cmd_replay)
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file; print every problem with its field path (exit 2)",
+    )
+    check.add_argument("file", help="marginwatch TOML config")
+    check.set_defaults(func=_cmd_check_config)
+    test_alert = sub.add_parser(
+        "test-alert",
+        help="send a test message to every notify destination and report each outcome",
+    )
+    test_alert.add_argument(
+        "--config", help=f"config file (default $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
+    )
+    test_alert.add_argument("--tag", help="only destinations with this tag")
+    test_alert.set_defaults(func=_cmd_test_alert)
     return parser
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -119,3 +123,66 @@ def test_console_entry_point_runs_as_a_module() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "coinm"
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """A local `json://` receiver: records each POST body."""
+
+    bodies: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "marginwatch.toml"
+    path.write_text(
+        "[[accounts]]\n"
+        'name = "main"\n'
+        'api_key_env = "MW_TEST_KEY"\n'
+        'api_secret_env = "MW_TEST_SECRET"\n'
+        "[[notify]]\n"
+        f'url = "{url}"\n'
+        'tags = ["ops"]\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
+
+
+def test_test_alert_reaches_a_local_webhook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MW_TEST_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("MW_TEST_SECRET", secrets.token_hex(32))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = _config(tmp_path, f"json://127.0.0.1:{server.server_port}/hook")
+        assert main(["test-alert", "--config", str(config)]) == 0
+        assert main(["test-alert", "--config", str(config), "--tag", "emergency"]) == 2
+    finally:
+        server.shutdown()
+    assert len(_Webhook.bodies) == 1
+    assert "test alert" in str(_Webhook.bodies[0]).lower()
+    out = capsys.readouterr().out
+    assert "127.0.0.1" in out
+
+
+def test_check_config_reports_field_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MW_TEST_KEY", raising=False)
+    monkeypatch.setenv("MW_TEST_SECRET", secrets.token_hex(32))
+    config = _config(tmp_path, "json://127.0.0.1:9/hook")
+    assert main(["check-config", str(config)]) == 2
+    assert "accounts[0].api_key_env: environment variable MW_TEST_KEY is not set" in (
+        capsys.readouterr().out
+    )
