@@ -436,8 +436,8 @@ class BinancePmBalance(WireModel):
     updateTime: WireInt = 0
 
 
-class BinancePmUmPositionRisk(WireModel):
-    """One row of `GET /papi/v1/um/positionRisk` (PM futures are cross only)."""
+class _PmPositionRiskRow(WireModel):
+    """Fields common to the PM UM and CM positionRisk rows (PM futures are cross only)."""
 
     symbol: str
     positionSide: str = "BOTH"
@@ -447,25 +447,21 @@ class BinancePmUmPositionRisk(WireModel):
     unRealizedProfit: WireFloat = 0.0
     liquidationPrice: WireFloat = 0.0
     leverage: WireFloat = 0.0
+    updateTime: WireInt = 0
+
+
+class BinancePmUmPositionRisk(_PmPositionRiskRow):
+    """One row of `GET /papi/v1/um/positionRisk`; `positionAmt` in base units."""
+
     maxNotionalValue: WireFloat = 0.0
     notional: WireFloat = 0.0
-    updateTime: WireInt = 0
 
 
-class BinancePmCmPositionRisk(WireModel):
+class BinancePmCmPositionRisk(_PmPositionRiskRow):
     """One row of `GET /papi/v1/cm/positionRisk`; `positionAmt` in contracts."""
 
-    symbol: str
-    positionSide: str = "BOTH"
-    positionAmt: WireFloat
-    entryPrice: WireFloat
-    markPrice: WireFloat = 0.0
-    unRealizedProfit: WireFloat = 0.0
-    liquidationPrice: WireFloat = 0.0
-    leverage: WireFloat = 0.0
     maxQty: WireFloat = 0.0
     notionalValue: WireFloat = 0.0
-    updateTime: WireInt = 0
 
 
 class BinanceCollateralRate(WireModel):
