@@ -127,8 +127,8 @@ class BinanceFuturesAsset(WireModel):
     updateTime: WireInt = 0
 
 
-class BinanceUsdmAccountV2Position(WireModel):
-    """One `positions[]` entry of `/fapi/v2/account` (every symbol, with leverage)."""
+class _AccountPositionRow(WireModel):
+    """Fields common to `positions[]` of `/fapi/v2/account` and `/dapi/v1/account`."""
 
     symbol: str
     positionSide: str = "BOTH"
@@ -139,8 +139,13 @@ class BinanceUsdmAccountV2Position(WireModel):
     initialMargin: WireFloat = 0.0
     leverage: WireFloat = 0.0
     isolated: WireBool = False
-    maxNotional: WireFloat = 0.0
     updateTime: WireInt = 0
+
+
+class BinanceUsdmAccountV2Position(_AccountPositionRow):
+    """One `positions[]` entry of `/fapi/v2/account` (every symbol, with leverage)."""
+
+    maxNotional: WireFloat = 0.0
 
 
 class BinanceUsdmAccountV3Position(WireModel):
@@ -312,20 +317,10 @@ class BinanceUsdmExchangeInfo(WireModel):
 
 
 # ---------------------------------------------------------------------------------- COIN-M REST
-class BinanceCoinmAccountPosition(WireModel):
-    """One `positions[]` entry of `GET /dapi/v1/account`."""
+class BinanceCoinmAccountPosition(_AccountPositionRow):
+    """One `positions[]` entry of `GET /dapi/v1/account` (`positionAmt` in contracts)."""
 
-    symbol: str
-    positionSide: str = "BOTH"
-    positionAmt: WireFloat
-    entryPrice: WireFloat = 0.0
-    unrealizedProfit: WireFloat = 0.0
-    maintMargin: WireFloat = 0.0
-    initialMargin: WireFloat = 0.0
-    leverage: WireFloat = 0.0
-    isolated: WireBool = False
     maxQty: WireFloat = 0.0
-    updateTime: WireInt = 0
 
 
 class BinanceCoinmAccount(WireModel):

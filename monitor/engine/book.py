@@ -533,8 +533,4 @@ class Book:
 
     def _holds(self, name: str) -> bool:
         rec = self.state.assets.get(name)
-        if rec is None:
-            return False
-        if self._kind == _PORTFOLIO:
-            return rec.pm_base != 0.0 or rec.loan != 0.0
-        return rec.cross_wallet != 0.0
+        return rec is not None and rec.holds(self.mode)

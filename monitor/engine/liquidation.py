@@ -343,7 +343,7 @@ def held_underlyings(state: AccountState) -> set[str]:
     """Non-stable base assets of held legs, and non-stable assets with a balance or a loan."""
     names = {state.contracts[p.symbol].base_asset for p in _held(state.positions.values())}
     for rec in state.assets.values():
-        if rec.cross_wallet != 0.0 or rec.pm_base != 0.0 or rec.loan != 0.0:
+        if rec.holds(state.mode):
             names.add(rec.asset)
     return names - state.stablecoins
 

@@ -107,6 +107,12 @@ class Asset:
             + self.cm_wallet
         )
 
+    def holds(self, mode: Mode) -> bool:
+        """Whether this asset has a balance that makes it part of the figures in `mode`."""
+        if mode is Mode.PORTFOLIO_MARGIN:
+            return self.pm_base != 0.0 or self.loan != 0.0
+        return self.cross_wallet != 0.0
+
     @property
     def loan(self) -> float:
         """Margin loan incl. accrued interest (margin-math.md §5.2, INFERRED mapping)."""

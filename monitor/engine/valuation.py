@@ -134,7 +134,7 @@ def evaluate_with(
         acc.upnl += upnl
         acc.mm += mm
 
-    names = sorted(set(sums) | {a for a, rec in state.assets.items() if _holds(state.mode, rec)})
+    names = sorted(set(sums) | {a for a, rec in state.assets.items() if rec.holds(state.mode)})
     assets: list[AssetFigures] = []
     if state.mode in (Mode.USDM, Mode.COINM):
         for name in names:
@@ -200,13 +200,6 @@ def evaluate_with(
 def _asset(state: AccountState, name: str) -> Asset:
     """The asset record, or an empty one (read-only: evaluation never adds to the state)."""
     return state.assets.get(name) or Asset(name)
-
-
-def _holds(mode: Mode, rec: Asset) -> bool:
-    """Whether an asset record has any balance that makes it part of the account's figures."""
-    if mode is Mode.PORTFOLIO_MARGIN:
-        return rec.pm_base != 0.0 or rec.loan != 0.0
-    return rec.cross_wallet != 0.0
 
 
 def evaluate(state: AccountState, move: Move | None = None) -> RiskSnapshot:

@@ -56,6 +56,8 @@ class Replay:
     counters: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     last_t: int = 0
+    #: Symbols with an open position; a new object only when the set changes.
+    held_symbols: frozenset[str] = frozenset()
     #: Freshness sources the last `feed` delivered data for: `mark:SYMBOL`, `user_stream`, `rest`.
     fresh: list[str] = field(default_factory=list)
     #: Service signals (exchange warnings, resnapshot requests, ...) of the last `feed`.
@@ -108,12 +110,13 @@ class Replay:
             if line.status != 200:
                 self.counters["rest_error_status"] += 1
                 continue
-            if line.path.split("?", 1)[0] not in REST_SCHEMAS:
+            path = line.path.split("?", 1)[0]
+            if path not in REST_SCHEMAS:
                 self.counters["rest_unknown_path"] += 1
                 self.warnings.append(f"ignored unknown REST path {line.path}")
                 continue
-            self.rest[line.path.split("?", 1)[0]] = line.data
-            paths.append(line.path.split("?", 1)[0])
+            self.rest[path] = line.data
+            paths.append(path)
         if not paths:
             return
         self.fresh.append("rest")
@@ -141,8 +144,9 @@ class Replay:
         """Point the market decoder at what the account holds now (recompiled only on change)."""
         book = self.book
         assert book is not None
-        held = {p.symbol for p in book.state.positions.values() if p.qty}
-        if held != self._decoder.symbols:
+        held = frozenset(p.symbol for p in book.state.positions.values() if p.qty)
+        if held != self.held_symbols:
+            self.held_symbols = held
             self._decoder.symbols = held
         if book.mode is Mode.USDM_MULTI_ASSETS and set(book.state.assets) != self._decoder.assets:
             self._decoder.assets = set(book.state.assets)

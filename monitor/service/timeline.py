@@ -47,7 +47,7 @@ class AlertTimeline:
     alerts: list[TimedAlert] = field(default_factory=list)
     risks: list[tuple[int, float]] = field(default_factory=list)
     _clock: int | None = None
-    _watched: frozenset[str] = frozenset()
+    _held: frozenset[str] = frozenset()
     _status: str = "ok"
 
     def __post_init__(self) -> None:
@@ -103,12 +103,11 @@ class AlertTimeline:
         self._clock = max(self._clock, t)
 
     def _watch(self, t: int) -> None:
-        book = self.replay.book
-        assert book is not None
-        sources = frozenset(f"mark:{p.symbol}" for p in book.state.positions.values() if p.qty)
-        if sources != self._watched:
-            self._watched = sources
-            self._step(pol.Watch(sources), t)
+        """Watch the marks of the held symbols; O(1) unless the holdings changed."""
+        held = self.replay.held_symbols
+        if held is not self._held:
+            self._held = held
+            self._step(pol.Watch(frozenset(f"mark:{symbol}" for symbol in held)), t)
 
     def _signals(self, t: int) -> None:
         book = self.replay.book
