@@ -280,6 +280,11 @@ class AlertPolicy:
         return self._blind_since is not None
 
     @property
+    def last_seen(self) -> dict[str, int]:
+        """When each watched source last delivered (ms); absent sources were never seen."""
+        return dict(self._seen)
+
+    @property
     def evaluating(self) -> bool:
         """True when a fresh risk would be evaluated: every watched source seen and none stale."""
         return self._blind_since is None and not self._unseen

@@ -48,9 +48,23 @@ class RestLine:
 
 @dataclass(frozen=True, slots=True)
 class WsLine:
+    """A websocket frame: parsed `data` (read from a file) or the `text` exactly as received (live).
+
+    Live frames keep their raw text so the hot path decodes them once, with the fast decoders;
+    `data` is then None until the frame is written to a recording (`frame_data`).
+    """
+
     t: int
     conn: str
     data: Any
+    text: str | None = None
+
+
+def frame_data(line: WsLine) -> Any:
+    """The parsed frame (raises ValueError for a frame that is not JSON)."""
+    if line.text is None:
+        return line.data
+    return json.loads(line.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +216,7 @@ def line_dict(line: Line) -> dict[str, Any]:
         out.update(path=line.path, params=line.params, status=line.status, data=line.data)
         return out
     if isinstance(line, WsLine):
-        return {"kind": "ws", "t": line.t, "conn": line.conn, "data": line.data}
+        return {"kind": "ws", "t": line.t, "conn": line.conn, "data": frame_data(line)}
     return {"kind": "note", "t": line.t, "text": line.text}
 
 

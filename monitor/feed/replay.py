@@ -24,10 +24,10 @@ from monitor.binance.user_events import ServiceSignal, translate_frame
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
-from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine
+from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine, frame_data
 
 #: Paths whose refresh only moves prices, rates or account-level figures (targeted events).
-_REFRESH_ONLY = frozenset(
+REFRESH_ONLY = frozenset(
     {
         "/papi/v1/account",
         "/sapi/v1/portfolio/asset-index-price",
@@ -122,7 +122,7 @@ class Replay:
         self.fresh.append("rest")
         try:
             state = build_state(self.rest, self.mode, margin_leverage=self.margin_leverage)
-            if self.book is None or not set(paths) <= _REFRESH_ONLY:
+            if self.book is None or not set(paths) <= REFRESH_ONLY:
                 self._resync(state)
             else:
                 self._refresh(state, set(paths))
@@ -159,10 +159,10 @@ class Replay:
 
     # ------------------------------------------------------------------ streams
     def _market(self, line: WsLine) -> None:
-        """Re-serialize the frame and decode it with the live decoders (same code path)."""
+        """Decode the frame's text with the live decoders (a file's frame is re-serialized)."""
         book = self.book
         assert book is not None
-        text = json.dumps(line.data, separators=(",", ":"))
+        text = line.text if line.text is not None else json.dumps(line.data, separators=(",", ":"))
         try:
             kind = classify(text)
             if kind is FrameKind.MARK:
@@ -184,8 +184,8 @@ class Replay:
         book = self.book
         assert book is not None
         try:
-            translation = translate_frame(line.data, book.mode)
-        except WireError:
+            translation = translate_frame(frame_data(line), book.mode)
+        except (WireError, ValueError):
             self.counters["user_decode_errors"] += 1
             return
         self.counters["user_events"] += 1

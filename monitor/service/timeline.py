@@ -42,12 +42,16 @@ class AlertTimeline:
     margin_leverage: int = 3
     #: Compute the heavy figures (distances, liquidation prices, restore) for every alert.
     with_figures: bool = False
+    #: Sources watched besides the held symbols' marks (live: `user_stream`).
+    extra_watch: frozenset[str] = frozenset()
+    #: Keep every (t, risk) in `risks` (reports); a months-long live run turns it off.
+    record_risks: bool = True
     replay: Replay = field(init=False)
     policy: pol.AlertPolicy = field(init=False)
     alerts: list[TimedAlert] = field(default_factory=list)
     risks: list[tuple[int, float]] = field(default_factory=list)
     _clock: int | None = None
-    _held: frozenset[str] = frozenset()
+    _held: frozenset[str] | None = None
     _status: str = "ok"
 
     def __post_init__(self) -> None:
@@ -58,25 +62,54 @@ class AlertTimeline:
         """Advance the clock to the line, apply it, and return the alerts it caused."""
         start = len(self.alerts)
         self._advance(line.t)
-        replay = self.replay
-        replay.feed(line)
+        self.replay.feed(line)
         if isinstance(line, WsLine) and line.conn == "user":
             self._signals(line.t)
+        self._settle(line.t)
+        return self.alerts[start:]
+
+    def flush(self, t: int) -> list[TimedAlert]:
+        """Apply the pending group of REST lines now (live hands over complete groups)."""
+        start = len(self.alerts)
+        self._advance(t)
+        replay = self.replay
+        replay.fresh.clear()
+        replay.last_signals.clear()
+        replay.flush()
+        self._settle(t)
+        return self.alerts[start:]
+
+    def _settle(self, t: int) -> None:
+        """After a line or group was applied: freshness, status and the risk for the policy."""
+        replay = self.replay
         book = replay.book
         if book is None:
-            return self.alerts[start:]
-        self._watch(line.t)
+            return
+        self._watch(t)
         for source in replay.fresh:
-            self._step(pol.Seen(source), line.t)
+            self._step(pol.Seen(source), t)
         if book.state.status != self._status:
             # A status pushed with an exchange signal was alerted as that signal already.
             self._status = book.state.status
-            if not self.replay.last_signals:
+            if not replay.last_signals:
                 status = "NORMAL" if self._status == "ok" else self._status
-                self._step(pol.AccountStatus(status), line.t)
+                self._step(pol.AccountStatus(status), t)
         if replay.fresh:
-            self.risks.append((line.t, book.risk))
-            self._emit(self.policy.on_risk(book.risk, line.t))
+            if self.record_risks:
+                self.risks.append((t, book.risk))
+            self._emit(self.policy.on_risk(book.risk, t))
+
+    def advance(self, t: int) -> list[TimedAlert]:
+        """Let time pass without a line (the live service's once-a-second tick)."""
+        start = len(self.alerts)
+        self._advance(t)
+        return self.alerts[start:]
+
+    def observe(self, event: pol.PolicyEvent, t: int) -> list[TimedAlert]:
+        """Step the policy with an event from outside the lines (liveness, drift)."""
+        start = len(self.alerts)
+        self._advance(t)
+        self._step(event, t)
         return self.alerts[start:]
 
     def run(self, lines: Iterable[Line]) -> list[TimedAlert]:
@@ -107,7 +140,8 @@ class AlertTimeline:
         held = self.replay.held_symbols
         if held is not self._held:
             self._held = held
-            self._step(pol.Watch(frozenset(f"mark:{symbol}" for symbol in held)), t)
+            marks = frozenset(f"mark:{symbol}" for symbol in held)
+            self._step(pol.Watch(marks | self.extra_watch), t)
 
     def _signals(self, t: int) -> None:
         book = self.replay.book
