@@ -92,7 +92,7 @@ class RecordingWriter:
                 self.path, "wt", encoding="utf-8", compresslevel=6
             )
         else:
-            self._out = self.path.open("w", encoding="utf-8")  # noqa: SIM115
+            self._out = self.path.open("w", encoding="utf-8")
         self._bytes = 0
         self._write(_dumps(meta_line(self.meta)))
         for line in self._rest.values():
