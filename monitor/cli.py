@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.service.timeline import TimedAlert
 
 #: The recording `calc` replays when no FILE is given: the hedged Portfolio Margin book.
 DEFAULT_EXAMPLE = "portfolio_margin"
@@ -49,7 +56,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         meta, lines = read_recording(args.file)
-        timeline = AlertTimeline(meta, margin_leverage=args.margin_leverage, with_figures=args.full)
+        timeline = AlertTimeline(
+            meta,
+            margin_leverage=args.margin_leverage,
+            with_figures=args.full or bool(args.report) or bool(args.notify),
+        )
+        notifier = _ReplayNotifier(args.notify) if args.notify else None
         first_t: int | None = None
         started = time.monotonic()
         for line in lines:
@@ -60,6 +72,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                     time.sleep(delay)
             for alert in timeline.feed(line):
                 intent = alert.intent
+                if notifier is not None:
+                    notifier.send(alert)
                 if args.json:
                     _print_json(
                         {
@@ -81,14 +95,84 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if book is None:
             raise WireError("the recording has no usable REST snapshot (no account state)")
         summary = build_report(book)
+        if args.report:
+            from monitor.service.report import write_report
+
+            files = write_report(timeline, Path(args.report), source=args.file)
+            print(f"report: {files.md} {files.html} {files.png}", file=sys.stderr)
     except (RecordingError, WireError, EngineError) as exc:
         print(f"marginwatch replay: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if notifier is not None:
+            failed = notifier.close()
+            if failed:
+                print(f"marginwatch replay: {failed} alert(s) not delivered", file=sys.stderr)
     if args.json:
         _print_json({"kind": "summary", "account": meta.account, **summary})
     else:
         print(f"{len(timeline.alerts)} alert(s); final risk {summary['risk'] * 100:.2f} %")
     return 0
+
+
+class _ReplayNotifier:
+    """`replay --notify URL`: sends each alert once, in order, and reports failures."""
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        from monitor.alerts.delivery import destinations
+
+        self._dests = destinations([(url, []) for url in urls])
+        self._loop = asyncio.new_event_loop()
+        self.failed = 0
+
+    def send(self, alert: TimedAlert) -> None:
+        from monitor.alerts.delivery import sender_for
+        from monitor.alerts.messages import render
+
+        message = render(alert.intent, alert.snapshot, alert.figures)
+
+        async def one() -> None:
+            for dest in self._dests:
+                sender = sender_for(dest)
+                try:
+                    result = await sender.send(message)
+                finally:
+                    await sender.aclose()
+                if not result.ok:
+                    self.failed += 1
+                    print(f"  not delivered to {dest.display}: {result.error}", file=sys.stderr)
+
+        self._loop.run_until_complete(one())
+
+    def close(self) -> int:
+        self._loop.close()
+        return self.failed
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from monitor.service.watch import run_watch
+
+    if args.interval <= 0:
+        print("marginwatch watch: --interval must be > 0", file=sys.stderr)
+        return 2
+    return run_watch(args.url, args.interval, args.once)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from monitor.examples import NAMES
+    from monitor.examples import path as example_path
+    from monitor.sim.run import run_simulate
+
+    target = str(example_path(args.recording)) if args.recording in NAMES else args.recording
+    return run_simulate(
+        target,
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        loop=args.loop,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+    )
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -101,17 +185,53 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return check_config(args.file)
 
 
-def _cmd_test_alert(args: argparse.Namespace) -> int:
-    from monitor.alerts.testalert import run_test_alert
+def _load_config(args: argparse.Namespace, command: str) -> Config | None:
+    """The config of --config (or $MARGINWATCH_CONFIG); None after printing its problems."""
     from monitor.config import ConfigError, load_config
 
     path = _config_path(args)
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
-        print(f"marginwatch test-alert: {path} is not valid:", file=sys.stderr)
+        print(f"marginwatch {command}: {path} is not valid:", file=sys.stderr)
         for where, message in exc.problems:
             print(f"  {where}: {message}", file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.service.daemon import DaemonOptions
+    from monitor.service.logs import configure_logging
+    from monitor.service.runner import serve
+
+    config = _load_config(args, "run")
+    if config is None:
+        return 2
+    configure_logging(args.log_level, json=True if args.log_json else None)
+    options = DaemonOptions(record=Path(args.record) if args.record else None)
+    return asyncio.run(serve(config, options))
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from monitor.service.daemon import DaemonOptions
+    from monitor.service.logs import configure_logging
+    from monitor.service.runner import serve
+
+    config = _load_config(args, "record")
+    if config is None:
+        return 2
+    configure_logging(args.log_level, json=True if args.log_json else None)
+    options = DaemonOptions(
+        record=Path(args.out), record_all_market=args.all_market, deliver=False, echo=True
+    )
+    return asyncio.run(serve(config, options, http=False))
+
+
+def _cmd_test_alert(args: argparse.Namespace) -> int:
+    from monitor.alerts.testalert import run_test_alert
+
+    config = _load_config(args, "test-alert")
+    if config is None:
         return 2
     return run_test_alert(
         config.notify_targets(), args.tag, telegram_api_base=config.alerts.telegram_api_base
@@ -120,6 +240,16 @@ def _cmd_test_alert(args: argparse.Namespace) -> int:
 
 def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", help=f"config file (default $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    parser.add_argument(
+        "--log-json", action="store_true", help="JSON log lines even on a terminal"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,7 +294,69 @@ def build_parser() -> argparse.ArgumentParser:
         help="print each alert's full message (distances, liquidation prices)",
     )
     replay.add_argument("--margin-leverage", type=int, choices=(3, 5, 10), default=3)
+    replay.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write a report into DIR: risk.png (risk over time, levels, alerts), "
+        "report.md and report.html",
+    )
+    replay.add_argument(
+        "--notify",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="send each alert to this Apprise URL (repeatable); without it nothing is sent",
+    )
     replay.set_defaults(func=_cmd_replay)
+    run = sub.add_parser(
+        "run",
+        help="run the monitor daemon (every account of the config)",
+        description="Watch every account of the config: live REST + streams, margin engine on "
+        "every tick, alerts through the outbox, HTTP /healthz /metrics /status. SIGTERM stops it.",
+    )
+    _config_args(run)
+    run.add_argument("--record", metavar="FILE", help="also record every account's traffic")
+    run.set_defaults(func=_cmd_run)
+    record = sub.add_parser(
+        "record",
+        help="record accounts' live traffic into a recording (nothing is sent)",
+        description="Connect like `run` and write REST snapshots, resyncs and stream frames in "
+        "the recording format (gzip for .gz; one file per account when there are several: "
+        "NAME.ACCOUNT.jsonl.gz). Alerts are printed, not sent. Ctrl-C stops.",
+    )
+    _config_args(record)
+    record.add_argument("--out", required=True, metavar="FILE", help="recording to write")
+    record.add_argument(
+        "--all-market",
+        action="store_true",
+        help="keep every symbol of multi-symbol market frames (default: held symbols only)",
+    )
+    record.set_defaults(func=_cmd_record)
+    watch = sub.add_parser(
+        "watch",
+        help="live terminal view of a running daemon (its /status endpoint)",
+    )
+    watch.add_argument("--url", default="http://127.0.0.1:9108", help="the daemon's HTTP base URL")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    watch.add_argument("--once", action="store_true", help="print one view and exit")
+    watch.set_defaults(func=_cmd_watch)
+    simulate = sub.add_parser(
+        "simulate",
+        help="run the local fake Binance exchange (REST + websockets) from a recording",
+        description="Serve RECORDING (a file, or a bundled example name: usdm, "
+        "usdm_multi_assets, coinm, portfolio_margin) as a fake Binance exchange on loopback. "
+        'Point an account with environment = "custom" at the printed URLs.',
+    )
+    simulate.add_argument("recording", help="recording file or bundled example name")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8901)
+    simulate.add_argument("--speed", type=float, default=1.0, help="playback speed factor")
+    simulate.add_argument("--loop", action="store_true", help="restart the recording at its end")
+    simulate.add_argument("--api-key", default="sim-api-key", help="the API key it accepts")
+    simulate.add_argument(
+        "--api-secret", default="sim-api-secret", help="the API secret it verifies signatures with"
+    )
+    simulate.set_defaults(func=_cmd_simulate)
     check = sub.add_parser(
         "check-config",
         help="validate a config file; print every problem with its field path (exit 2)",

@@ -1,0 +1,289 @@
+"""One account's pipeline in the daemon: feed lines → engine → alert policy → alert sink.
+
+`AccountRuntime` is the `FeedSink` of a `LiveFeed`. It applies every line through the same
+`AlertTimeline` a replay uses (decoders, book, policy), on the wall clock instead of the
+recording's: a frame is decoded, the book updated and the policy stepped synchronously, and each
+alert goes to `on_alert` (the daemon persists it in the outbox before anything else). It also
+tees lines to an optional recorder, turns feed health reports into stream health, compares the
+exchange's figures with the book (drift), ticks the policy once a second with the user stream's
+liveness, and builds the account's `/status` entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.alerts import policy as pol
+from monitor.binance.endpoints import Product
+from monitor.binance.rest import RestResult
+from monitor.calc import build_report
+from monitor.engine.model import Mode
+from monitor.feed.live import FeedHealth, Holdings, LiveFeed
+from monitor.feed.reconcile import drifted, figures
+from monitor.feed.recorder import RecordingWriter
+from monitor.feed.recording import Meta, RestLine, WsLine
+from monitor.service.timeline import AlertTimeline, TimedAlert
+
+log = logging.getLogger(__name__)
+
+USER_STREAM = "user_stream"
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class StreamHealth:
+    """What the pipeline knows of one stream from the feed's reports."""
+
+    name: str
+    connected: bool = False
+    reconnects: int = 0
+    watchdog_fires: int = 0
+    rotations: int = 0
+    connects: int = 0
+    last_change_ms: int = 0
+    detail: str = ""
+
+
+class AccountRuntime:
+    """The pipeline of one account (a `FeedSink`)."""
+
+    def __init__(
+        self,
+        meta: Meta,
+        config: pol.PolicyConfig,
+        *,
+        margin_leverage: int = 3,
+        on_alert: Callable[[TimedAlert], None],
+        recorder: RecordingWriter | None = None,
+        now_ms: Callable[[], int] = wall_ms,
+        on_health: Callable[[FeedHealth], None] | None = None,
+        on_latency: Callable[[float], None] | None = None,
+    ) -> None:
+        self.meta = meta
+        self.name = meta.account
+        self.timeline = AlertTimeline(
+            meta,
+            config,
+            margin_leverage=margin_leverage,
+            with_figures=True,
+            extra_watch=frozenset({USER_STREAM}),
+            record_risks=False,
+        )
+        self.feed: LiveFeed | None = None
+        self.recorder = recorder
+        self._on_alert = on_alert
+        self._on_health = on_health
+        self._on_latency = on_latency
+        self._now_ms = now_ms
+        self.streams: dict[str, StreamHealth] = {}
+        self.resyncs: dict[str, int] = {}
+        self.last_error: str | None = None
+        self.updated_ms: int | None = None
+        self.alerts_emitted = 0
+        self.drift_checks = 0
+        self.alert_errors = 0
+
+    # ------------------------------------------------------------------ FeedSink
+    def rest_group(self, lines: Sequence[RestLine], reason: str) -> None:
+        if not lines:
+            return
+        timeline = self.timeline
+        t = max(line.t for line in lines)
+        for line in lines:
+            self._record(line)
+            timeline.feed(line)
+        self._emit(timeline.flush(t))
+        if timeline.replay.book is not None:
+            self.updated_ms = t
+        if reason not in ("asset index prices", "open-loss refresh", "reconciliation"):
+            self.resyncs[reason] = self.resyncs.get(reason, 0) + 1
+            log.info("account %s: applied %s (%d REST responses)", self.name, reason, len(lines))
+            if self.recorder is not None:
+                self.recorder.note(t, reason)
+
+    def frame(self, line: WsLine) -> None:
+        started = time.perf_counter()
+        self._record(line)
+        timeline = self.timeline
+        alerts = timeline.feed(line)
+        replay = timeline.replay
+        if replay.fresh:
+            self.updated_ms = line.t
+        if line.conn == "user" and replay.last_signals and self.feed is not None:
+            for signal in replay.last_signals:
+                self.feed.on_signal(signal)
+        if alerts:
+            self._emit(alerts)
+        if self._on_latency is not None and line.conn == "market":
+            self._on_latency(time.perf_counter() - started)
+
+    def holdings(self) -> Holdings | None:
+        book = self.timeline.replay.book
+        if book is None:
+            return None
+        state = book.state
+        um: set[str] = set()
+        cm: set[str] = set()
+        for symbol in self.timeline.replay.held_symbols:
+            contract = state.contracts.get(symbol)
+            cm_side = (contract is not None and contract.product == "CM") or (
+                book.mode is Mode.COINM
+            )
+            (cm if cm_side else um).add(symbol)
+        return Holdings(
+            book.mode,
+            {Product.UM: frozenset(um), Product.CM: frozenset(cm)},
+            asset_index=book.mode is Mode.USDM_MULTI_ASSETS,
+        )
+
+    def health(self, event: FeedHealth) -> None:
+        if self._on_health is not None:
+            self._on_health(event)
+        if event.stream == "rest":
+            if event.kind in ("resync_failed", "rest_error"):
+                self.last_error = event.detail
+                log.warning("account %s: %s", self.name, event.detail)
+            else:
+                log.info("account %s: applied %s", self.name, event.detail or event.kind)
+            return
+        stream = self.streams.setdefault(event.stream, StreamHealth(event.stream))
+        if event.kind == "connected":
+            stream.connects += 1
+            if stream.connects > 1 and event.detail != "rotation":
+                stream.reconnects += 1
+            stream.connected = True
+        elif event.kind == "disconnected":
+            stream.connected = False
+        elif event.kind == "watchdog":
+            stream.watchdog_fires += 1
+        elif event.kind == "rotated":
+            stream.rotations += 1
+        stream.last_change_ms = event.t_ms
+        stream.detail = event.detail
+        level = logging.WARNING if event.kind in ("disconnected", "watchdog") else logging.INFO
+        log.log(level, "account %s: %s %s %s", self.name, event.stream, event.kind, event.detail)
+
+    def reconcile(self, result: RestResult) -> bool:
+        book = self.timeline.replay.book
+        if book is None:
+            return False
+        self.drift_checks += 1
+        cfg = self.timeline.policy.config
+        any_drift = False
+        for fig in figures(book.snapshot(), result.path, result.data):
+            self._emit(self.timeline.observe(pol.Drift(fig.name, fig.local, fig.exchange),
+                                             result.t_ms))
+            if drifted(fig, cfg.drift_rel_tol, cfg.drift_abs_tol):
+                any_drift = True
+                log.warning(
+                    "account %s: %s drifted: local %.10g, exchange %.10g",
+                    self.name, fig.name, fig.local, fig.exchange,
+                )
+        return any_drift
+
+    # ------------------------------------------------------------------ time
+    def tick(self, now_ms: int | None = None) -> None:
+        """Once a second: the user stream's liveness, then the policy's clock."""
+        now = self._now_ms() if now_ms is None else now_ms
+        timeline = self.timeline
+        if self.feed is not None and self.feed.user_alive:
+            self._emit(timeline.observe(pol.Seen(USER_STREAM), now))
+        self._emit(timeline.advance(now))
+
+    # ------------------------------------------------------------------ internals
+    def _record(self, line: RestLine | WsLine) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.write(line)
+        except OSError as exc:
+            log.error("account %s: recording stopped: %s", self.name, exc)
+            self.recorder.close()
+            self.recorder = None
+
+    def _emit(self, alerts: list[TimedAlert]) -> None:
+        if not alerts:
+            return
+        self.timeline.alerts.clear()  # delivered below; a months-long run keeps no history
+        for timed in alerts:
+            self.alerts_emitted += 1
+            try:
+                self._on_alert(timed)
+            except Exception:
+                self.alert_errors += 1
+                log.exception("account %s: alert %s not handed over", self.name,
+                              timed.intent.alert_id)
+
+    def held_for_recording(self) -> frozenset[str]:
+        """Held symbols and the assets of the book (what the recorder keeps)."""
+        book = self.timeline.replay.book
+        if book is None:
+            return frozenset()
+        return self.timeline.replay.held_symbols | frozenset(book.state.assets)
+
+    # ------------------------------------------------------------------ status
+    def state(self, now_ms: int) -> str:
+        if self.timeline.replay.book is None:
+            return "error" if self.last_error else "starting"
+        return "blind" if self.timeline.policy.blind else "live"
+
+    def status(self, environment: str, now_ms: int | None = None) -> dict[str, Any]:
+        """The account's `/status` entry (figures as `calc --json`, plus health)."""
+        now = self._now_ms() if now_ms is None else now_ms
+        book = self.timeline.replay.book
+        doc: dict[str, Any] = build_report(book) if book is not None else {}
+        policy = self.timeline.policy
+        level = policy.level
+        doc.update(
+            account=self.name,
+            environment=environment,
+            state=self.state(now),
+            level=None if level is None else level.value,
+            updated_ms=self.updated_ms,
+            streams=self._streams(now),
+            sources={
+                source: round((now - seen) / 1000, 3)
+                for source, seen in sorted(policy.last_seen.items())
+            },
+            resyncs=dict(self.resyncs),
+            levels=[policy.config.warning, policy.config.critical, policy.config.emergency],
+            last_error=self.last_error,
+        )
+        counters = self.timeline.replay.counters
+        doc["events"] = dict(sorted(counters.items()))
+        return doc
+
+    def _streams(self, now: int) -> list[dict[str, Any]]:
+        out = []
+        supervisors = dict(self.feed.streams()) if self.feed is not None else {}
+        for name in sorted(set(self.streams) | set(supervisors)):
+            health = self.streams.get(name, StreamHealth(name))
+            entry: dict[str, Any] = {
+                "name": name,
+                "connected": health.connected,
+                "reconnects": health.reconnects,
+                "watchdog_fires": health.watchdog_fires,
+                "rotations": health.rotations,
+                "detail": health.detail,
+            }
+            sup = supervisors.get(name)
+            if sup is not None:
+                stats = sup.stats
+                entry["connected"] = sup.connected
+                entry["frames"] = stats.frames
+                last = stats.last_frame_wall_ms
+                entry["last_frame_age_s"] = None if not last else round((now - last) / 1000, 3)
+            decode = self.timeline.replay.counters
+            if name.startswith("market"):
+                entry["decode_errors"] = decode.get("market_decode_errors", 0)
+            elif name == "user":
+                entry["decode_errors"] = decode.get("user_decode_errors", 0)
+            out.append(entry)
+        return out

@@ -1,0 +1,313 @@
+"""The daemon: every configured account as a supervised pipeline, plus delivery and the clock.
+
+`Daemon` builds, per account, a REST client, a `LiveFeed` and an `AccountRuntime` (feed →
+engine → policy), and runs each feed under its own supervisor: a crash or a start-up failure
+(bad key, exchange down) restarts that account's feed with backoff and never touches the
+others; the runtime — book, policy state — survives the restart, and the new feed's snapshot
+resyncs it. Alerts are rendered and persisted in the sqlite outbox before any delivery is
+tried; the delivery worker drains it. A one-second clock ticks every account's policy (so
+silence is noticed) and the health evaluator. `stop` closes streams, lets the outbox drain
+briefly, and returns well within systemd's 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor.alerts.delivery import Destination, destinations, sender_for
+from monitor.alerts.messages import render
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.policy import Watch
+from monitor.alerts.worker import DeliveryWorker
+from monitor.binance.backoff import Backoff
+from monitor.binance.endpoints import endpoints_for
+from monitor.binance.rest import RestClient
+from monitor.config import Account, Config
+from monitor.feed.live import FeedHealth, LiveFeed, LiveSettings
+from monitor.feed.recorder import RecordingWriter
+from monitor.feed.recording import Meta
+from monitor.service.account import USER_STREAM, AccountRuntime
+from monitor.service.timeline import TimedAlert
+
+log = logging.getLogger(__name__)
+
+OUTBOX_NAME = "outbox.sqlite3"
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """How this run differs from a plain `marginwatch run`."""
+
+    #: Tee every account's lines into a recording (one file per account: NAME inserted).
+    record: Path | None = None
+    record_all_market: bool = False
+    #: Print each alert's one-line form on `echo_to` (the demo, `record`).
+    echo: bool = False
+    echo_to: TextIO | None = None
+    #: Deliver alerts (False: `record` only persists nothing and sends nothing).
+    deliver: bool = True
+    #: Extra Apprise URLs that hear every alert (`demo --notify URL`).
+    notify: tuple[str, ...] = ()
+    live: LiveSettings = field(default_factory=LiveSettings)
+    tick_s: float = 1.0
+    #: Longest time `stop` lets the outbox drain before closing it (queued alerts resume later).
+    drain_s: float = 3.0
+
+
+@dataclass(slots=True)
+class AccountSlot:
+    """One account: its config, pipeline and current feed."""
+
+    config: Account
+    runtime: AccountRuntime
+    feed: LiveFeed | None = None
+    rest: RestClient | None = None
+    task: asyncio.Task[None] | None = None
+    restarts: int = 0
+
+
+def recording_path(base: Path, account: str, accounts: int) -> Path:
+    """`base` for a single account; `base` with `.ACCOUNT` before the suffix otherwise."""
+    if accounts == 1:
+        return base
+    stem, dot, rest = base.name.partition(".")
+    return base.with_name(f"{stem}.{account}{dot}{rest}")
+
+
+class Daemon:
+    """All accounts of one config, their delivery, and the one-second clock."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: DaemonOptions | None = None,
+        *,
+        now_ms: Callable[[], int] = wall_ms,
+        on_health: Callable[[str, FeedHealth], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or DaemonOptions()
+        self.now_ms = now_ms
+        #: Called with every feed health report (metrics); may be set after construction.
+        self.on_health = on_health
+        #: Called with the processing time (s) of every market frame (the latency histogram).
+        self.latency_hook: Callable[[float], None] | None = None
+        self._tz = config.alerts.tz
+        self.slots: dict[str, AccountSlot] = {}
+        self.outbox: Outbox | None = None
+        self.worker: DeliveryWorker | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._recorders: list[RecordingWriter] = []
+        self.tick_hooks: list[Callable[[], None]] = []
+        #: Called with every alert after it was persisted (metrics, tests, the demo's console).
+        self.alert_hooks: list[Callable[[TimedAlert], None]] = []
+        self.alerts_handled = 0
+        for account in config.accounts:
+            self.slots[account.name] = AccountSlot(account, self._runtime(account))
+
+    # ------------------------------------------------------------------ building
+    def _runtime(self, account: Account) -> AccountRuntime:
+        mode = account.fixed_mode
+        meta = Meta(
+            account=account.name,
+            mode=None if mode is None else mode.value,
+            environment=account.environment,
+            started=self.now_ms(),
+        )
+        recorder = None
+        if self.options.record is not None:
+            path = recording_path(self.options.record, account.name, len(self.config.accounts))
+            holder: list[AccountRuntime] = []
+            recorder = RecordingWriter(
+                path,
+                meta,
+                all_market=self.options.record_all_market,
+                held=lambda: holder[0].held_for_recording() if holder else frozenset(),
+            )
+            self._recorders.append(recorder)
+        runtime = AccountRuntime(
+            meta,
+            self.config.policy_config(account),
+            margin_leverage=account.margin_leverage,
+            on_alert=self._on_alert,
+            recorder=recorder,
+            now_ms=self.now_ms,
+            on_health=self._health_hook(account.name),
+            on_latency=self._latency,
+        )
+        if recorder is not None:
+            holder.append(runtime)
+        # Until the first snapshot lands, the account is watched for it: a feed that cannot
+        # start (bad key, exchange down) turns into a "monitor blind" alert, not silence.
+        runtime.timeline.observe(Watch(frozenset({USER_STREAM, "rest"})), self.now_ms())
+        return runtime
+
+    def _health_hook(self, account: str) -> Callable[[FeedHealth], None]:
+        def report(event: FeedHealth) -> None:
+            if self.on_health is not None:
+                self.on_health(account, event)
+
+        return report
+
+    def _latency(self, seconds: float) -> None:
+        if self.latency_hook is not None:
+            self.latency_hook(seconds)
+
+    def _destinations(self) -> list[Destination]:
+        targets: list[tuple[str, list[str]]] = list(self.config.notify_targets())
+        targets += [(url, []) for url in self.options.notify]
+        return destinations(targets)
+
+    # ------------------------------------------------------------------ alerts
+    def _on_alert(self, timed: TimedAlert) -> None:
+        intent = timed.intent
+        message = render(intent, timed.snapshot, timed.figures, self._tz)
+        self.alerts_handled += 1
+        if self.worker is not None:
+            self.worker.submit(intent, message)  # persisted before any send
+        if self.options.echo:
+            stream = self.options.echo_to or sys.stdout
+            print(message.line, file=stream, flush=True)
+        for hook in self.alert_hooks:
+            hook(timed)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Open the outbox, start delivery, every account's feed and the clock."""
+        if self.options.deliver:
+            state_dir = Path(self.config.state.dir)
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.outbox = Outbox(state_dir / OUTBOX_NAME)
+            api_base = self.config.alerts.telegram_api_base
+            routes = [(d, sender_for(d, telegram_api_base=api_base)) for d in self._destinations()]
+            self.worker = DeliveryWorker(self.outbox, routes)
+            self._tasks.append(asyncio.create_task(self.worker.run(), name="delivery"))
+        for slot in self.slots.values():
+            name = f"account {slot.config.name}"
+            slot.task = asyncio.create_task(self._supervise(slot), name=name)
+        self._tasks.append(asyncio.create_task(self._clock(), name="clock"))
+
+    async def _supervise(self, slot: AccountSlot) -> None:
+        """Run the account's feed forever; rebuild it after any failure, with backoff."""
+        backoff = Backoff(base_s=1.0, cap_s=60.0)
+        account = slot.config
+        while True:
+            endpoints = endpoints_for(account.environment, account.rest, account.ws)
+            rest = RestClient(endpoints, account.api_key_value(), account.api_secret_value())
+            feed = LiveFeed(
+                account.name,
+                endpoints,
+                rest,
+                slot.runtime,
+                mode=account.fixed_mode,
+                settings=self.options.live,
+                now_ms=self.now_ms,
+            )
+            slot.feed, slot.rest = feed, rest
+            slot.runtime.feed = feed
+            started = time.monotonic()
+            try:
+                await feed.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                slot.restarts += 1
+                slot.runtime.last_error = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() - started > 300:
+                    backoff.reset()
+                delay = backoff.next_delay()
+                log.error(
+                    "account %s: feed stopped (%s); restarting in %.1f s",
+                    account.name, slot.runtime.last_error, delay,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await rest.close()
+
+    async def _clock(self) -> None:
+        tick = self.options.tick_s
+        while True:
+            await asyncio.sleep(tick - (time.time() % tick))
+            now = self.now_ms()
+            for slot in self.slots.values():
+                try:
+                    slot.runtime.tick(now)
+                except Exception:
+                    log.exception("account %s: tick failed", slot.config.name)
+            for hook in self.tick_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("tick hook failed")
+
+    async def stop(self) -> None:
+        """Stop feeds (closing streams), drain the outbox briefly, close files."""
+        feeds = [slot.feed.stop() for slot in self.slots.values() if slot.feed is not None]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*feeds, return_exceptions=True), 4.0)
+        for slot in self.slots.values():
+            if slot.task is not None:
+                slot.task.cancel()
+        await asyncio.gather(
+            *(s.task for s in self.slots.values() if s.task is not None), return_exceptions=True
+        )
+        if self.worker is not None and self.outbox is not None and self.outbox.queued():
+            await self.worker.drain(self.options.drain_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.outbox is not None:
+            self.outbox.close()
+        for recorder in self._recorders:
+            recorder.close()
+
+    # ------------------------------------------------------------------ views
+    def status(self, now_ms: int | None = None) -> list[dict[str, Any]]:
+        now = self.now_ms() if now_ms is None else now_ms
+        out = []
+        for slot in self.slots.values():
+            doc = slot.runtime.status(slot.config.environment, now)
+            doc["restarts"] = slot.restarts
+            out.append(doc)
+        return out
+
+    def freshness(self) -> Mapping[str, tuple[bool, list[str]]]:
+        """Per account: (fresh, problems) — fresh once live and not blind."""
+        out: dict[str, tuple[bool, list[str]]] = {}
+        now = self.now_ms()
+        for name, slot in self.slots.items():
+            runtime = slot.runtime
+            state = runtime.state(now)
+            problems = []
+            if state != "live":
+                detail = f": {runtime.last_error}" if runtime.last_error else ""
+                problems.append(f"account {name}: {state}{detail}")
+            out[name] = (not problems, problems)
+        return out
+
+    def secrets(self) -> list[str]:
+        """Every secret value this daemon holds (for redaction)."""
+        values: list[str] = []
+        for slot in self.slots.values():
+            with contextlib.suppress(Exception):
+                values += [slot.config.api_key_value(), slot.config.api_secret_value()]
+            if slot.feed is not None and slot.feed.listen_key:
+                values.append(slot.feed.listen_key)
+        with contextlib.suppress(Exception):
+            values += [url for url, _ in self.config.notify_targets()]
+        values += list(self.options.notify)
+        return [v for v in values if v]
+

@@ -1,0 +1,367 @@
+"""The daemon's Prometheus metrics: one private registry, small update methods, text exposition.
+
+Every metric is named `marginwatch_…`. Labels are few and bounded: `account` (from the config),
+`stream` (connection names), `source` (data source names such as `mark:BTCUSDT`, the one label
+that may name a symbol), `kind`, `state`, `reason`, `path`, `status`. Callers pass fixed
+vocabulary (enum values, exception class names, catalogue paths), never free text; as a last
+line of defence each label keeps at most `max_values` distinct values (`max_sources` for
+`source`) and folds any further ones into `other`, so a bug cannot grow the series without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from contextlib import suppress
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder, generate_latest
+
+from monitor import __version__
+
+log = logging.getLogger(__name__)
+
+PREFIX = "marginwatch"
+#: Tick processing takes microseconds; anything near 100 ms is a problem worth seeing.
+TICK_LATENCY_BUCKETS = (
+    1e-6,
+    2.5e-6,
+    5e-6,
+    1e-5,
+    2.5e-5,
+    5e-5,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    5e-2,
+    0.1,
+)
+#: The numeric value of `marginwatch_alert_level` for each level (None = no alert).
+LEVEL_VALUES = {None: 0, "warning": 1, "critical": 2, "emergency": 3}
+OTHER = "other"
+MAX_LABEL_LEN = 64
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@-]+")
+
+
+def _clean(value: object) -> str:
+    """A label value: unsafe characters folded to `_`, at most `MAX_LABEL_LEN` characters."""
+    text = _UNSAFE.sub("_", str(value)).strip("_")
+    return text[:MAX_LABEL_LEN] or "none"
+
+
+class _Bounded:
+    """The distinct values one label has taken; past the limit, new values become `other`."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name, self.limit = name, limit
+        self.seen: set[str] = set()
+        self.warned = False
+
+    def __call__(self, value: object) -> str:
+        text = _clean(value)
+        if text in self.seen:
+            return text
+        if len(self.seen) < self.limit:
+            self.seen.add(text)
+            return text
+        if not self.warned:
+            self.warned = True
+            log.warning(
+                "metrics label %r has %d distinct values; further ones are counted as %r",
+                self.name,
+                self.limit,
+                OTHER,
+            )
+        return OTHER
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class Metrics:
+    """The daemon's metrics in a private `CollectorRegistry` (nothing global, one per daemon)."""
+
+    def __init__(self, *, max_values: int = 64, max_sources: int = 1024) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._labels: dict[str, _Bounded] = {}
+        self._max_values, self._max_sources = max_values, max_sources
+        self._modes: dict[str, tuple[str, str]] = {}
+        r = self.registry
+        account = ["account"]
+        stream = ["account", "stream"]
+        self._info = Gauge(
+            f"{PREFIX}_build_info", "Version of marginwatch.", ["version"], registry=r
+        )
+        self._info.labels(__version__).set(1)
+        self._account_info = Gauge(
+            f"{PREFIX}_account_info",
+            "Margin mode and unit of equity/maint_margin of each account (always 1).",
+            ["account", "mode", "unit"],
+            registry=r,
+        )
+        self._risk = Gauge(
+            f"{PREFIX}_risk_ratio",
+            "Risk of the account: 1.0 means liquidation in every mode"
+            " (futures: maint margin / margin balance; Portfolio Margin: 1.05 / uniMMR).",
+            account,
+            registry=r,
+        )
+        self._margin_ratio = Gauge(
+            f"{PREFIX}_margin_ratio",
+            "Binance's margin ratio (futures modes): maintenance margin / margin balance.",
+            account,
+            registry=r,
+        )
+        self._uni_mmr = Gauge(
+            f"{PREFIX}_uni_mmr",
+            "Portfolio Margin uniMMR (Binance liquidates at 1.05).",
+            account,
+            registry=r,
+        )
+        self._equity = Gauge(
+            f"{PREFIX}_equity",
+            "Margin balance / account equity, in the account's unit.",
+            account,
+            registry=r,
+        )
+        self._maint = Gauge(
+            f"{PREFIX}_maint_margin",
+            "Maintenance margin, in the account's unit.",
+            account,
+            registry=r,
+        )
+        self._updated = Gauge(
+            f"{PREFIX}_figures_updated_timestamp_seconds",
+            "Wall-clock time of the account's last figure update (Unix seconds).",
+            account,
+            registry=r,
+        )
+        self._level = Gauge(
+            f"{PREFIX}_alert_level",
+            "Current alert level: 0 none, 1 warning, 2 critical, 3 emergency.",
+            account,
+            registry=r,
+        )
+        self._up = Gauge(
+            f"{PREFIX}_up",
+            "1 while the account is monitored live (not starting, blind or failed).",
+            account,
+            registry=r,
+        )
+        self._data_age = Gauge(
+            f"{PREFIX}_data_age_seconds",
+            "Age of the newest data from each source of an account.",
+            ["account", "source"],
+            registry=r,
+        )
+        self._connected = Gauge(
+            f"{PREFIX}_stream_connected",
+            "1 while the websocket stream is connected.",
+            stream,
+            registry=r,
+        )
+        self._reconnects = Counter(
+            f"{PREFIX}_stream_reconnects", "Websocket reconnections.", stream, registry=r
+        )
+        self._frames = Counter(
+            f"{PREFIX}_stream_frames", "Websocket frames received.", stream, registry=r
+        )
+        self._watchdog_fires = Counter(
+            f"{PREFIX}_stream_watchdog_fires",
+            "Streams dropped by the silence watchdog.",
+            stream,
+            registry=r,
+        )
+        self._rotations = Counter(
+            f"{PREFIX}_stream_rotations",
+            "Planned reconnections (24 h rotation).",
+            stream,
+            registry=r,
+        )
+        self._decode_errors = Counter(
+            f"{PREFIX}_decode_errors",
+            "Frames that could not be decoded, by kind of error.",
+            ["account", "stream", "kind"],
+            registry=r,
+        )
+        self._bad_input = Counter(
+            f"{PREFIX}_bad_input",
+            "Inputs rejected by validation (REST or stream), by kind.",
+            ["account", "kind"],
+            registry=r,
+        )
+        self._resyncs = Counter(
+            f"{PREFIX}_resyncs",
+            "Full REST resynchronisations, by reason.",
+            ["account", "reason"],
+            registry=r,
+        )
+        self._rest = Counter(
+            f"{PREFIX}_rest_requests",
+            "REST requests to Binance by path and HTTP status (`error`: no response).",
+            ["account", "path", "status"],
+            registry=r,
+        )
+        self._alerts = Counter(
+            f"{PREFIX}_alerts",
+            "Alert deliveries by alert kind and delivery state"
+            " (queued, delivered, failed, expired, coalesced, ...).",
+            ["account", "kind", "state"],
+            registry=r,
+        )
+        self._outbox = Gauge(
+            f"{PREFIX}_outbox_depth", "Deliveries waiting in the durable outbox.", registry=r
+        )
+        self._tick = Histogram(
+            f"{PREFIX}_tick_latency_seconds",
+            "Time to process one market tick: decode, engine update, alert policy.",
+            buckets=TICK_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._loop_lag = Gauge(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "Latest measured asyncio scheduling lag.",
+            registry=r,
+        )
+        self._healthy = Gauge(f"{PREFIX}_healthy", "1 when /healthz reports healthy.", registry=r)
+
+    # ---- label guards -------------------------------------------------------------------------
+
+    def _label(self, name: str, value: object) -> str:
+        guard = self._labels.get(name)
+        if guard is None:
+            limit = self._max_sources if name == "source" else self._max_values
+            guard = self._labels[name] = _Bounded(name, limit)
+        return guard(value)
+
+    def _acc(self, account: str) -> str:
+        return self._label("account", account)
+
+    def _stream(self, account: str, stream: str) -> tuple[str, str]:
+        return self._acc(account), self._label("stream", stream)
+
+    # ---- figures ------------------------------------------------------------------------------
+
+    def observe_figures(
+        self,
+        account: str,
+        mode: str,
+        risk: float | None,
+        margin_ratio: float | None,
+        uni_mmr: float | None,
+        equity: float | None,
+        maint_margin: float | None,
+        *,
+        unit: str = "USD",
+        updated_s: float | None = None,
+    ) -> None:
+        """The account's latest figures; None (or a non-finite value) removes that series."""
+        acc = self._acc(account)
+        labels = (self._label("mode", mode), self._label("unit", unit))
+        previous = self._modes.get(acc)
+        if previous != labels:
+            if previous is not None:
+                self._account_info.remove(acc, *previous)
+            self._account_info.labels(acc, *labels).set(1)
+            self._modes[acc] = labels
+        for gauge, value in (
+            (self._risk, risk),
+            (self._margin_ratio, margin_ratio),
+            (self._uni_mmr, uni_mmr),
+            (self._equity, equity),
+            (self._maint, maint_margin),
+            (self._updated, updated_s),
+        ):
+            _set_or_remove(gauge, acc, _finite(value))
+
+    def set_level(self, account: str, level: str | None) -> None:
+        """The account's current alert level: None, `warning`, `critical` or `emergency`."""
+        self._level.labels(self._acc(account)).set(LEVEL_VALUES.get(level, 0))
+
+    def set_up(self, account: str, up: bool) -> None:
+        self._up.labels(self._acc(account)).set(1 if up else 0)
+
+    def set_data_age(self, account: str, source: str, seconds: float) -> None:
+        self._data_age.labels(self._acc(account), self._label("source", source)).set(seconds)
+
+    # ---- streams ------------------------------------------------------------------------------
+
+    def set_connected(self, account: str, stream: str, connected: bool) -> None:
+        self._connected.labels(*self._stream(account, stream)).set(1 if connected else 0)
+
+    def reconnect(self, account: str, stream: str) -> None:
+        self._reconnects.labels(*self._stream(account, stream)).inc()
+
+    def frames(self, account: str, stream: str, n: int = 1) -> None:
+        self._frames.labels(*self._stream(account, stream)).inc(n)
+
+    def watchdog_fire(self, account: str, stream: str) -> None:
+        self._watchdog_fires.labels(*self._stream(account, stream)).inc()
+
+    def rotation(self, account: str, stream: str) -> None:
+        self._rotations.labels(*self._stream(account, stream)).inc()
+
+    def decode_error(self, account: str, stream: str, kind: str) -> None:
+        """`kind`: a fixed name such as the exception class (`WireError`, `JSONDecodeError`)."""
+        self._decode_errors.labels(*self._stream(account, stream), self._label("kind", kind)).inc()
+
+    def bad_input(self, account: str, kind: str) -> None:
+        self._bad_input.labels(self._acc(account), self._label("kind", kind)).inc()
+
+    def resync(self, account: str, reason: str) -> None:
+        """`reason`: a fixed word (`start`, `gap`, `listen_key_expired`, `timer`, ...)."""
+        self._resyncs.labels(self._acc(account), self._label("reason", reason)).inc()
+
+    def rest_request(self, account: str, path: str, status: int | str | None) -> None:
+        """One REST request; `path` without its query, `status` None when nothing came back."""
+        code = "error" if status is None else status
+        path_label = self._label("path", path.split("?", 1)[0])
+        self._rest.labels(self._acc(account), path_label, self._label("status", code)).inc()
+
+    # ---- alerts and the process ---------------------------------------------------------------
+
+    def alert(self, account: str, kind: str, state: str) -> None:
+        """One alert delivery changed state (`kind`: AlertKind value; `state`: outbox state)."""
+        labels = (self._acc(account), self._label("kind", kind), self._label("state", state))
+        self._alerts.labels(*labels).inc()
+
+    def set_outbox_depth(self, n: int) -> None:
+        self._outbox.set(n)
+
+    def tick_latency(self, seconds: float) -> None:
+        self._tick.observe(seconds)
+
+    def set_loop_lag(self, seconds: float) -> None:
+        self._loop_lag.set(seconds)
+
+    def set_healthy(self, healthy: bool) -> None:
+        self._healthy.set(1 if healthy else 0)
+
+    # ---- exposition ---------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """(body, content type) for a scrape with this `Accept` header (OpenMetrics on request)."""
+        encode: Callable[[CollectorRegistry], bytes]
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
+
+
+def _set_or_remove(gauge: Gauge, account: str, value: float | None) -> None:
+    if value is not None:
+        gauge.labels(account).set(value)
+        return
+    with suppress(KeyError):
+        gauge.remove(account)

@@ -1,0 +1,241 @@
+"""`marginwatch run`: the daemon with its HTTP endpoint, metrics, health, systemd and signals.
+
+`serve` wires the pieces around a `Daemon`: secrets registered for redaction, Prometheus
+metrics fed from the pipelines (alerts, stream lifecycle, resyncs, figures once a second, tick
+latency), the HTTP server (`/healthz`, `/metrics`, `/status`), the health evaluator and the
+systemd notify protocol. `READY=1` is sent once the HTTP endpoint is bound (not when Binance
+answers: an unreachable exchange is something to report, not a failed start). The systemd
+watchdog is pinged while the event loop is responsive and the daemon's clock keeps ticking —
+a wedged daemon gets restarted, but an exchange outage does not cause a restart loop (that is
+what the "monitor blind" alert and `/healthz` are for). SIGTERM or SIGINT stop everything in
+under 10 s; queued alerts stay in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from monitor import __version__
+from monitor.alerts.redact import url_secrets
+from monitor.config import Config
+from monitor.feed.live import FeedHealth
+from monitor.service import logs, sdnotify
+from monitor.service.daemon import Daemon, DaemonOptions
+from monitor.service.health import HealthEvaluator
+from monitor.service.http import HttpServer
+from monitor.service.metrics import Metrics
+from monitor.service.timeline import TimedAlert
+
+log = logging.getLogger(__name__)
+
+#: The daemon's clock must have ticked this recently for the watchdog to be pinged.
+CLOCK_STALL_S = 10.0
+#: How long the whole shutdown may take before we give up waiting (systemd allows 10 s+).
+STOP_BUDGET_S = 8.0
+
+_RESYNC_KINDS = (
+    ("start-up", "startup"),
+    ("drift", "drift"),
+    ("listenKey", "listen_key"),
+    ("reconnected", "gap"),
+    ("connected", "gap"),
+    ("exchange", "exchange"),
+    ("periodic", "periodic"),
+)
+
+#: Replay counters of frames that did not decode, by stream.
+_DECODE_COUNTERS = (("market", "market_decode_errors"), ("user", "user_decode_errors"))
+
+
+def resync_kind(reason: str) -> str:
+    """A fixed metric label for a free-text resync reason."""
+    for needle, kind in _RESYNC_KINDS:
+        if needle in reason:
+            return kind
+    return "other"
+
+
+class MetricsBridge:
+    """Feeds the Prometheus metrics from the daemon's hooks and its one-second clock."""
+
+    def __init__(self, daemon: Daemon, metrics: Metrics) -> None:
+        self.daemon = daemon
+        self.metrics = metrics
+        self._frames: dict[tuple[str, str], int] = {}
+        self._errors: dict[tuple[str, str], int] = {}
+        self.last_tick = time.monotonic()
+
+    def on_alert(self, timed: TimedAlert) -> None:
+        intent = timed.intent
+        self.metrics.alert(intent.account, intent.kind.value, "queued")
+
+    def on_health(self, account: str, event: FeedHealth) -> None:
+        m = self.metrics
+        if event.kind == "connected":
+            m.set_connected(account, event.stream, True)
+            if event.detail == "after a gap":
+                m.reconnect(account, event.stream)
+        elif event.kind == "disconnected":
+            m.set_connected(account, event.stream, False)
+        elif event.kind == "watchdog":
+            m.watchdog_fire(account, event.stream)
+        elif event.kind == "rotated":
+            m.rotation(account, event.stream)
+        elif event.kind == "resync":
+            m.resync(account, resync_kind(event.detail))
+        elif event.kind in ("resync_failed", "rest_error"):
+            m.bad_input(account, event.kind)
+
+    def tick(self) -> None:
+        """Once a second: figures, levels, data ages, stream counters, outbox depth."""
+        self.last_tick = time.monotonic()
+        m = self.metrics
+        now = self.daemon.now_ms()
+        for name, slot in self.daemon.slots.items():
+            runtime = slot.runtime
+            policy = runtime.timeline.policy
+            book = runtime.timeline.replay.book
+            m.set_up(name, runtime.state(now) == "live")
+            m.set_level(name, None if policy.level is None else policy.level.value)
+            if book is not None:
+                snap = book.snapshot()
+                m.observe_figures(
+                    name,
+                    book.mode.value,
+                    snap.risk,
+                    None if snap.uni_mmr is not None else snap.risk,
+                    snap.uni_mmr,
+                    snap.equity,
+                    snap.maint_margin,
+                    unit=snap.unit,
+                    updated_s=None if runtime.updated_ms is None else runtime.updated_ms / 1000,
+                )
+            for source, seen in policy.last_seen.items():
+                m.set_data_age(name, source, max(0.0, (now - seen) / 1000))
+            if slot.feed is not None:
+                for stream, sup in slot.feed.streams():
+                    key = (name, stream)
+                    frames = sup.stats.frames
+                    m.frames(name, stream, max(0, frames - self._frames.get(key, 0)))
+                    self._frames[key] = frames
+                    m.set_connected(name, stream, sup.connected)
+            counters = runtime.timeline.replay.counters
+            for stream, kind in _DECODE_COUNTERS:
+                key = (name, kind)
+                count = counters.get(kind, 0)
+                for _ in range(count - self._errors.get(key, 0)):
+                    m.decode_error(name, stream, "malformed")
+                self._errors[key] = count
+        if self.daemon.outbox is not None:
+            m.set_outbox_depth(self.daemon.outbox.queued())
+
+    def clock_alive(self) -> dict[str, tuple[bool, list[str]]]:
+        """The watchdog's liveness: the daemon's clock is still ticking."""
+        age = time.monotonic() - self.last_tick
+        if age > CLOCK_STALL_S:
+            return {"daemon": (False, [f"daemon clock stalled for {age:.0f} s"])}
+        return {"daemon": (True, [])}
+
+
+def status_document(daemon: Daemon, evaluator: HealthEvaluator) -> dict[str, Any]:
+    """The `/status` JSON (see the README): health plus every account's entry."""
+    health = evaluator.evaluate()
+    return {
+        "version": 1,
+        "marginwatch": __version__,
+        "t": daemon.now_ms(),
+        "healthy": health.healthy,
+        "problems": health.problems,
+        "accounts": daemon.status(),
+    }
+
+
+async def serve(
+    config: Config,
+    options: DaemonOptions | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Daemon, HttpServer], None] | None = None,
+    http: bool = True,
+) -> int:
+    """Run until `stop` is set (or SIGTERM / SIGINT); return the exit status."""
+    daemon = Daemon(config, options)
+    metrics = Metrics()
+    bridge = MetricsBridge(daemon, metrics)
+    daemon.alert_hooks.append(bridge.on_alert)
+    daemon.on_health = bridge.on_health
+    daemon.tick_hooks.append(bridge.tick)
+    daemon.latency_hook = metrics.tick_latency
+    logs.add_secrets(daemon.secrets())
+    for url, _ in config.notify_targets():
+        logs.add_secrets(url_secrets(url))
+
+    evaluator = HealthEvaluator(daemon.freshness, metrics=metrics)
+    watchdog = HealthEvaluator(bridge.clock_alive, probe=evaluator.probe)
+    server = HttpServer(
+        config.http.host,
+        config.http.port,
+        health=evaluator.evaluate,
+        status=lambda: status_document(daemon, evaluator),
+        metrics=metrics,
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if http:
+            await server.start()
+            if not server_is_loopback(config):
+                log.warning("HTTP endpoint on %s is reachable from other hosts", config.http.listen)
+        evaluator.start()
+        await daemon.start()
+        tasks.append(asyncio.create_task(watchdog.run_watchdog(), name="systemd watchdog"))
+        tasks.append(asyncio.create_task(_register_listen_keys(daemon), name="redaction"))
+        sdnotify.ready()
+        sdnotify.status(f"monitoring {len(daemon.slots)} account(s)")
+        log.info(
+            "marginwatch %s running: %d account(s)%s",
+            __version__,
+            len(daemon.slots),
+            f", http://{config.http.listen}" if http else "",
+        )
+        if on_ready is not None:
+            on_ready(daemon, server)
+        await stop.wait()
+        log.info("stopping")
+        sdnotify.stopping()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(daemon.stop(), STOP_BUDGET_S)
+        await evaluator.stop()
+        if http:
+            await server.stop()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0
+
+
+def server_is_loopback(config: Config) -> bool:
+    return config.http.is_loopback
+
+
+async def _register_listen_keys(daemon: Daemon) -> None:
+    """listenKeys appear at run time: register each for redaction as soon as it exists."""
+    while True:
+        logs.add_secrets(daemon.secrets())
+        await asyncio.sleep(1.0)
