@@ -149,6 +149,19 @@ class _ReplayNotifier:
         return self.failed
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.service.demo import run_demo
+
+    if args.speed <= 0:
+        print("marginwatch demo: --speed must be > 0", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_demo(Path(args.out), speed=args.speed, notify=tuple(args.notify)))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def _cmd_watch(args: argparse.Namespace) -> int:
     from monitor.service.watch import run_watch
 
@@ -259,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"marginwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo",
+        help="see it work: fake exchange + bundled PM book + the real daemon, then a report",
+        description="Start the local fake Binance exchange with a bundled hedged Portfolio "
+        "Margin recording, run the real daemon against it (no credentials, no network), print "
+        "the alerts as they fire and write a replay report (PNG chart, HTML, Markdown).",
+    )
+    demo.add_argument("--out", default="marginwatch-demo", help="directory for the report")
+    demo.add_argument("--speed", type=float, default=20.0, help="time compression factor")
+    demo.add_argument(
+        "--notify", action="append", default=[], metavar="URL",
+        help="also send the alerts to this Apprise URL (repeatable)",
+    )
+    demo.set_defaults(func=_cmd_demo)
     calc = sub.add_parser(
         "calc",
         help="replay a recording and print the final risk report",
