@@ -193,6 +193,13 @@ class AccountStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyPermissions:
+    """What the account's API key may do beyond reading (e.g. "futures trading", "withdrawals")."""
+
+    enabled: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NegativeBalance:
     """An asset balance; below zero means auto-conversion is pending."""
 
@@ -210,6 +217,7 @@ PolicyEvent = (
     | RiskLevelChange
     | AccountStatus
     | NegativeBalance
+    | KeyPermissions
 )
 
 _NOTHING: tuple[AlertIntent, ...] = ()
@@ -304,6 +312,8 @@ class AlertPolicy:
                 return self._on_watch(sources, now_ms)
             case Drift():
                 return self._on_drift(event, now_ms)
+            case KeyPermissions(enabled):
+                return self._on_key(enabled, now_ms)
             case MarginCall():
                 return self._exchange("MARGIN_CALL", Level.CRITICAL, "margin call", now_ms)
             case RiskLevelChange(status, uni_mmr):
@@ -463,6 +473,19 @@ class AlertPolicy:
         return (
             self._intent(
                 AlertKind.DRIFT, None, now_ms, None, ops=True, topic=event.figure, detail=detail
+            ),
+        )
+
+    def _on_key(self, enabled: tuple[str, ...], now_ms: int) -> tuple[AlertIntent, ...]:
+        if not enabled:
+            return _NOTHING
+        detail = (
+            f"the API key allows {', '.join(enabled)}; a monitor needs only reading — restrict "
+            "the key (Binance API management) or create a read-only one"
+        )
+        return (
+            self._intent(
+                AlertKind.EXCHANGE, None, now_ms, None, ops=True, topic="api-key", detail=detail
             ),
         )
 

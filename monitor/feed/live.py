@@ -54,6 +54,18 @@ from monitor.feed.recording import RestLine, WsLine
 log = logging.getLogger(__name__)
 
 ASSET_INDEX_PRICE = "/sapi/v1/portfolio/asset-index-price"
+API_RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
+#: apiRestrictions flags that let the key do more than read, with their names in alerts.
+RISKY_FLAGS = (
+    ("enableWithdrawals", "withdrawals"),
+    ("enableInternalTransfer", "internal transfers"),
+    ("permitsUniversalTransfer", "universal transfers"),
+    ("enableFutures", "futures trading"),
+    ("enableSpotAndMarginTrading", "spot and margin trading"),
+    ("enableMargin", "margin"),
+    ("enableVanillaOptions", "options trading"),
+    ("enablePortfolioMarginTrading", "portfolio margin trading"),
+)
 MARK_STREAM = "{}@markPrice@1s"
 ASSET_INDEX_STREAM = "!assetIndex@arr"
 
@@ -121,6 +133,9 @@ class FeedSink(Protocol):
 
     def reconcile(self, result: RestResult) -> bool:
         """Compare the exchange's figures with the book; True when they drifted (→ resync)."""
+
+    def key_permissions(self, enabled: tuple[str, ...]) -> None:
+        """What the API key may do beyond reading (an ops alert when anything)."""
 
 
 @dataclass(slots=True)
@@ -211,6 +226,7 @@ class LiveFeed:
             if self.mode is None:
                 self.mode = await detect_mode(self.rest)
                 log.info("account %s: detected mode %s", self.account, self.mode.value)
+            await self._check_key()
             await self._start_user_stream()
             await self._snapshot("start-up snapshot")
             self._release_held()
@@ -269,6 +285,16 @@ class LiveFeed:
 
     async def stop(self) -> None:
         await self._shutdown()
+
+    async def _check_key(self) -> None:
+        """Warn when the key can trade or withdraw: a monitor needs a read-only key."""
+        try:
+            result = await self.rest.get(API_RESTRICTIONS)
+        except (RestError, OSError, TimeoutError) as exc:
+            log.info("account %s: could not read the API key's restrictions (%s)", self.account,
+                     exc)
+            return
+        self.sink.key_permissions(risky_permissions(result.data))
 
     # ------------------------------------------------------------------ user stream
     async def _start_user_stream(self) -> None:
@@ -554,6 +580,13 @@ async def detect_mode(rest: RestClient) -> Mode:
     except RestError:
         return Mode.USDM
     return Mode.COINM if _has_business(cm.data) else Mode.USDM
+
+
+def risky_permissions(data: object) -> tuple[str, ...]:
+    """The names of the apiRestrictions flags that are on (an unreadable body: none)."""
+    if not isinstance(data, dict):
+        return ()
+    return tuple(name for key, name in RISKY_FLAGS if data.get(key) is True)
 
 
 def _has_business(data: object) -> bool:

@@ -188,6 +188,11 @@ class AccountRuntime:
                 )
         return any_drift
 
+    def key_permissions(self, enabled: tuple[str, ...]) -> None:
+        if enabled:
+            log.warning("account %s: the API key allows %s", self.name, ", ".join(enabled))
+        self._emit(self.timeline.observe(pol.KeyPermissions(enabled), self._now_ms()))
+
     # ------------------------------------------------------------------ time
     def tick(self, now_ms: int | None = None) -> None:
         """Once a second: the user stream's liveness, then the policy's clock."""

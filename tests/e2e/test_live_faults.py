@@ -124,3 +124,30 @@ def _mark_events(path: Path) -> set[tuple[str, int]]:
                     out.add((item["s"], int(item["E"])))
     return out
 
+
+
+async def test_a_key_that_can_trade_or_withdraw_raises_an_ops_alert(tmp_path: Path) -> None:
+    def permissive(fake: object) -> None:
+        fake.set_rest(  # type: ignore[attr-defined]
+            "/sapi/v1/account/apiRestrictions",
+            {"ipRestrict": False, "enableReading": True, "enableWithdrawals": True,
+             "enableFutures": True, "enableSpotAndMarginTrading": False},
+        )
+
+    async with running(tmp_path, "usdm", speed=30, before_start=permissive) as s:
+        await until(lambda: any(a.intent.topic == "api-key" for a in s.alerts), "the key alert")
+        alert = next(a.intent for a in s.alerts if a.intent.topic == "api-key")
+        assert "ops" in alert.tags
+        assert "withdrawals" in alert.detail and "futures trading" in alert.detail
+
+
+async def test_a_read_only_key_raises_nothing(tmp_path: Path) -> None:
+    def read_only(fake: object) -> None:
+        fake.set_rest(  # type: ignore[attr-defined]
+            "/sapi/v1/account/apiRestrictions",
+            {"ipRestrict": True, "enableReading": True, "enableWithdrawals": False},
+        )
+
+    async with running(tmp_path, "usdm", speed=30, before_start=read_only) as s:
+        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        assert not any(a.intent.topic == "api-key" for a in s.alerts)
