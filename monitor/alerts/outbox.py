@@ -87,7 +87,10 @@ class Outbox:
         self._now_ms = now_ms
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL + NORMAL: a commit survives a crash or SIGKILL of the daemon (what resuming needs)
+        # without waiting for the disk on every alert; only a power cut may lose the last one,
+        # and a restarted daemon re-judges the account from scratch anyway.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
 

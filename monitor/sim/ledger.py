@@ -1,0 +1,574 @@
+"""The fake exchange's ledger: the current body of every REST path, kept up with playback.
+
+A recording holds a start-up snapshot and then websocket frames; a real exchange's REST answers
+follow what those frames report. `Ledger` is fed in playback order (`feed`): every recorded GET
+answer when it becomes current (it replaces that path's body: a later recorded snapshot wins),
+every market and user frame as it is pushed, scripted pushes alike. The REST handler answers
+from it (`answer`). What moves (field names as in wire.md §3–§4):
+
+- `markPriceUpdate` (raw, combined or array): premiumIndex rows (`markPrice`, `indexPrice`, ...;
+  a symbol the body lacks gets a row) and every position row of the symbol (`markPrice`,
+  uPnL, notional, isolated margin; rules in `ledger_rows.py`). O(rows of that symbol): rows are
+  indexed by symbol.
+- `assetIndexUpdate`: `/fapi/v1/assetIndex` rows.
+- `ACCOUNT_UPDATE`: `B[]` → wallets, `P[]` → position legs (keyed by symbol and positionSide;
+  a new leg gets a new row, a flat one leaves the v3 lists) in every body of the product:
+  `fs` picks UM/CM in Portfolio Margin, else the mode does (COIN-M or USDⓈ-M).
+- PM margin events (`outboundAccountPosition`, `balanceUpdate`, `liabilityChange`) →
+  `/papi/v1/balance` (`ledger_balances.py`); `riskLevelChange` → `/papi/v1/account`
+  `accountStatus`; `openOrderLoss` → `totalMarginOpenLoss` = Σ|o| in USD (stablecoins at 1, other
+  assets at their PM index price; left alone when one has none).
+- `ACCOUNT_CONFIG_UPDATE` `ac` → `leverage` of the symbol's rows.
+- Account totals (`uniMMR`, maintenance margin, margin balance, ...) are recomputed by the
+  project's own snapshot builder and engine (`ledger_totals.py`) lazily: when an account path
+  is answered after a change. If the bodies do not make a snapshot, the totals stay as they
+  were (counted as `totals_unavailable`).
+
+`override` (the fake's `set_rest`) answers a path verbatim, whatever the ledger holds, until the
+next recorded answer of that path. Bad input is counted in `counters` and skipped, never raised.
+Recorded bodies are copied before they are changed: the recording itself is never modified.
+`RestSchedule` hands out the recorded answers in time order (the first answer of each path is
+current from the start, as before playback).
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from monitor.binance.snapshot import infer_mode
+from monitor.engine.model import Mode
+from monitor.feed.recording import Line, Meta, RestLine, WsLine, frame_data
+from monitor.sim import ledger_balances as bal
+from monitor.sim.ledger_rows import (
+    ASSET_INDEX_PATH,
+    POSITION_SPECS,
+    PREMIUM_PATHS,
+    SPEC_BY_PATH,
+    Leg,
+    Mark,
+    PositionSpec,
+    apply_asset_index,
+    apply_premium,
+    dec,
+    fmt_dec,
+    leg_from_row,
+    new_asset_index_row,
+    new_position_row,
+    new_premium_row,
+    num,
+    positive,
+    render,
+    reprice,
+    side_of,
+)
+from monitor.sim.ledger_totals import TOTALS_PATHS, patch_totals
+from monitor.sim.routing import is_cm, unwrap
+
+log = logging.getLogger("monitor.sim")
+
+UM_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
+CM_EXCHANGE_INFO = "/dapi/v1/exchangeInfo"
+
+#: Paths whose bodies the ledger changes (copied when they become current).
+MUTABLE_PATHS = frozenset(
+    {
+        *SPEC_BY_PATH,
+        *PREMIUM_PATHS,
+        ASSET_INDEX_PATH,
+        *TOTALS_PATHS,
+        *bal.UM_BALANCES,
+        *bal.CM_BALANCES,
+        bal.PM_BALANCE,
+    }
+)
+
+#: Paths whose rows the symbol index points into.
+_INDEXED_PATHS = frozenset({*SPEC_BY_PATH, *PREMIUM_PATHS, ASSET_INDEX_PATH})
+
+#: An indexed row: (its position spec or None for a premiumIndex row, the row, positionSide).
+_Ref = tuple[PositionSpec | None, dict[str, Any], str]
+
+
+@dataclass(slots=True)
+class _Answer:
+    data: Any
+    status: int
+
+
+class _BadEvent(ValueError):
+    """A user event whose fields do not make sense (counted, skipped)."""
+
+
+class Ledger:
+    """The current REST bodies of one fake exchange; see the module docstring."""
+
+    def __init__(self, meta: Meta, *, margin_leverage: int = 3) -> None:
+        self.meta = meta
+        self.margin_leverage = margin_leverage
+        self.counters: Counter[str] = Counter()
+        self._answers: dict[str, _Answer] = {}
+        self._overrides: dict[str, _Answer] = {}
+        self._legs: dict[str, dict[tuple[str, str], Leg]] = {"UM": {}, "CM": {}}
+        self._marks: dict[str, Mark] = {}
+        self._sizes: dict[str, float] = {}
+        self._margin_assets: dict[str, str] = {}
+        self._index: dict[str, list[_Ref]] | None = None
+        self._pos_rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._asset_rows: dict[str, dict[str, Any]] = {}
+        self._mode: Mode | None = None
+        self._totals_fresh = False
+        self._user_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "ACCOUNT_UPDATE": self._account_update,
+            "outboundAccountPosition": self._outbound_position,
+            "balanceUpdate": self._balance_update,
+            "liabilityChange": self._liability_change,
+            "openOrderLoss": self._open_order_loss,
+            "riskLevelChange": self._risk_level_change,
+            "ACCOUNT_CONFIG_UPDATE": self._config_update,
+        }
+
+    # ------------------------------------------------------------------ feeding
+    def feed(self, line: Line) -> None:
+        """Apply one recording line in playback order (non-GET REST lines and notes: nothing)."""
+        if isinstance(line, RestLine):
+            if line.method.upper() == "GET":
+                self.apply_rest(line.path, line.data, line.status)
+        elif isinstance(line, WsLine):
+            try:
+                data = frame_data(line)
+            except ValueError:
+                self.counters[f"bad_{line.conn}_frames"] += 1
+                return
+            if line.conn == "market":
+                self.apply_market(data)
+            else:
+                self.apply_user(data)
+
+    def apply_rest(self, path: str, data: Any, status: int = 200) -> None:
+        """A recorded answer became current: it replaces the body (and ends an override)."""
+        path = path.split("?", 1)[0]
+        if path in MUTABLE_PATHS and status == 200:
+            data = copy.deepcopy(data)
+        self._answers[path] = _Answer(data, status)
+        self._overrides.pop(path, None)
+        self.counters["rest_answers"] += 1
+        self._changed(rows=path in _INDEXED_PATHS)
+        self._mode = None
+        if status == 200:
+            try:
+                self._absorb(path, data)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                self.counters["bad_rest_bodies"] += 1
+                log.warning("sim ledger: cannot read the recorded %s body: %s", path, exc)
+
+    def override(self, path: str, data: Any, status: int = 200) -> None:
+        """Answer `path` with `data` verbatim until its next recorded answer."""
+        self._overrides[path] = _Answer(data, status)
+
+    def apply_market(self, frame: Any) -> None:
+        """A market frame was pushed (recorded or scripted)."""
+        try:
+            _, payload = unwrap(frame)
+            for element in payload if isinstance(payload, list) else [payload]:
+                if not isinstance(element, dict):
+                    continue
+                event = element.get("e")
+                if event == "markPriceUpdate":
+                    self._on_mark(element)
+                elif event == "assetIndexUpdate":
+                    self._on_asset_index(element)
+        except Exception:
+            self.counters["errors"] += 1
+            log.exception("sim ledger: could not apply a market frame")
+
+    def apply_user(self, event: Any) -> None:
+        """A user-stream event was pushed (recorded or scripted)."""
+        _, payload = unwrap(event)
+        if not isinstance(payload, dict):
+            self.counters["bad_user_events"] += 1
+            return
+        handler = self._user_handlers.get(str(payload.get("e")))
+        if handler is None:
+            return
+        self._changed()  # before: a malformed entry may follow entries already applied
+        try:
+            handler(payload)
+        except (_BadEvent, TypeError, ValueError, KeyError, AttributeError) as exc:
+            self.counters["bad_user_events"] += 1
+            log.warning("sim ledger: skipped a malformed %s event: %s", payload.get("e"), exc)
+            return
+        except Exception:
+            self.counters["errors"] += 1
+            log.exception("sim ledger: could not apply a %s event", payload.get("e"))
+            return
+        self.counters["user_events"] += 1
+
+    # ------------------------------------------------------------------ reading
+    def answer(self, path: str) -> tuple[Any, int] | None:
+        """(body, status) for GET `path` now; None when nothing was recorded or set for it."""
+        found = self._overrides.get(path)
+        if found is None:
+            found = self._answers.get(path)
+            if found is None:
+                return None
+            if path in TOTALS_PATHS and found.status == 200:
+                self._refresh_totals()
+        return found.data, found.status
+
+    def bodies(self) -> dict[str, Any]:
+        """Every current 200 body by path, totals up to date (overrides not included)."""
+        self._refresh_totals()
+        return {path: a.data for path, a in self._answers.items() if a.status == 200}
+
+    @property
+    def mode(self) -> Mode:
+        """The account's mode: the recording's, else inferred from the bodies (USDⓈ-M)."""
+        if self._mode is None:
+            try:
+                mode = Mode(self.meta.mode) if self.meta.mode else infer_mode(self._bodies_raw())
+            except ValueError:
+                self.counters["mode_unknown"] += 1
+                mode = Mode.USDM
+            self._mode = mode
+        return self._mode
+
+    def state(self) -> dict[str, Any]:
+        return {"counters": dict(self.counters), "overrides": sorted(self._overrides)}
+
+    # ------------------------------------------------------------------ internals
+    def _bodies_raw(self) -> dict[str, Any]:
+        return {path: a.data for path, a in self._answers.items() if a.status == 200}
+
+    def _body(self, path: str) -> Any:
+        found = self._answers.get(path)
+        return found.data if found is not None and found.status == 200 else None
+
+    def _changed(self, rows: bool = False) -> None:
+        self._totals_fresh = False
+        if rows:
+            self._index = None
+
+    def _refresh_totals(self) -> None:
+        if self._totals_fresh:
+            return
+        self._totals_fresh = True
+        try:
+            patch_totals(self._bodies_raw(), self.mode, self.margin_leverage)
+        except Exception as exc:
+            self.counters["totals_unavailable"] += 1
+            log.debug("sim ledger: totals left as they were: %s", exc)
+            return
+        self.counters["totals_computed"] += 1
+
+    def _absorb(self, path: str, data: Any) -> None:
+        """Read what the ledger needs from a body that became current."""
+        if path in PREMIUM_PATHS and isinstance(data, list):
+            for row in data:
+                if isinstance(row, dict) and isinstance(row.get("symbol"), str):
+                    mark = _mark_of(row.get("markPrice"))
+                    if mark is not None:
+                        self._marks[row["symbol"]] = mark
+        elif path in SPEC_BY_PATH:
+            spec = SPEC_BY_PATH[path]
+            legs = self._legs[spec.product]
+            for row in spec.rows(data) or []:
+                if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+                    continue
+                symbol = row["symbol"]
+                key = (symbol, side_of(row))
+                leg = leg_from_row(row, spec)
+                if leg is not None and leg.qty != 0.0:
+                    legs[key] = leg
+                elif leg is not None:
+                    legs.pop(key, None)
+                mark = _mark_of(row.get("markPrice"))
+                if mark is not None and symbol not in self._marks:
+                    self._marks[symbol] = mark
+        elif path == CM_EXCHANGE_INFO and isinstance(data, dict):
+            for sym in data.get("symbols") or []:
+                size = positive(sym.get("contractSize")) if isinstance(sym, dict) else None
+                if size is not None:
+                    self._sizes[str(sym["symbol"])] = size
+        elif path == UM_EXCHANGE_INFO and isinstance(data, dict):
+            for sym in data.get("symbols") or []:
+                if isinstance(sym, dict) and isinstance(sym.get("marginAsset"), str):
+                    self._margin_assets[str(sym.get("symbol"))] = sym["marginAsset"]
+
+    def _ensure_index(self) -> dict[str, list[_Ref]]:
+        """symbol → rows that show it (premiumIndex and position rows), rebuilt after changes."""
+        if self._index is not None:
+            return self._index
+        index: dict[str, list[_Ref]] = {}
+        self._pos_rows = {}
+        self._asset_rows = {}
+        for path in PREMIUM_PATHS:
+            body = self._body(path)
+            for row in body if isinstance(body, list) else []:
+                if isinstance(row, dict) and isinstance(row.get("symbol"), str):
+                    index.setdefault(row["symbol"], []).append((None, row, ""))
+        for spec in POSITION_SPECS:
+            rows = spec.rows(self._body(spec.path))
+            if rows is None:
+                continue
+            by_key = self._pos_rows[spec.path] = {}
+            for row in rows:
+                if isinstance(row, dict) and isinstance(row.get("symbol"), str):
+                    side = side_of(row)
+                    by_key[(row["symbol"], side)] = row
+                    index.setdefault(row["symbol"], []).append((spec, row, side))
+        body = self._body(ASSET_INDEX_PATH)
+        for row in body if isinstance(body, list) else []:
+            if isinstance(row, dict) and isinstance(row.get("symbol"), str):
+                self._asset_rows[row["symbol"]] = row
+        self._index = index
+        return index
+
+    # ------------------------------------------------------------------ market
+    def _on_mark(self, element: dict[str, Any]) -> None:
+        symbol, raw = element.get("s"), element.get("p")
+        price = positive(raw)
+        if not isinstance(symbol, str) or price is None:
+            self.counters["bad_marks"] += 1
+            return
+        mark: Mark = (raw if isinstance(raw, str) else str(raw), price)
+        self._marks[symbol] = mark
+        index = self._ensure_index()
+        refs = index.get(symbol) or []
+        if not any(spec is None for spec, _row, _side in refs):
+            refs = self._new_premium_row(index, symbol, element)
+        for spec, row, side in refs:
+            if spec is None:
+                apply_premium(row, element, mark)
+            else:
+                leg = self._legs[spec.product].get((symbol, side))
+                reprice(row, spec, leg, mark, self._sizes.get(symbol))
+        self.counters["marks"] += 1
+        self._totals_fresh = False
+
+    def _new_premium_row(
+        self, index: dict[str, list[_Ref]], symbol: str, element: dict[str, Any]
+    ) -> list[_Ref]:
+        """Add the symbol to its premiumIndex body (when there is one); its refs now."""
+        coinm = is_cm(element)
+        body = self._body(PREMIUM_PATHS[1] if coinm else PREMIUM_PATHS[0])
+        refs = index.setdefault(symbol, [])
+        if isinstance(body, list):
+            row = new_premium_row(body, symbol, coinm)
+            body.append(row)
+            refs.append((None, row, ""))
+        return refs
+
+    def _on_asset_index(self, element: dict[str, Any]) -> None:
+        symbol = element.get("s")
+        if (
+            not isinstance(symbol, str)
+            or positive(element.get("B")) is None
+            or positive(element.get("A")) is None
+        ):
+            self.counters["bad_asset_index"] += 1
+            return
+        self._ensure_index()
+        row = self._asset_rows.get(symbol)
+        if row is None:
+            body = self._body(ASSET_INDEX_PATH)
+            if not isinstance(body, list):
+                return
+            row = self._asset_rows[symbol] = new_asset_index_row(body, symbol)
+            body.append(row)
+        apply_asset_index(row, element)
+        self._totals_fresh = False
+
+    # ------------------------------------------------------------------ user events
+    def _product(self, event: dict[str, Any]) -> str:
+        fs = event.get("fs")
+        if self.mode is Mode.PORTFOLIO_MARGIN:
+            return fs if fs in ("UM", "CM") else "UM"
+        return "CM" if self.mode is Mode.COINM else "UM"
+
+    def _account_update(self, event: dict[str, Any]) -> None:
+        update = event.get("a")
+        if not isinstance(update, dict):
+            raise _BadEvent("ACCOUNT_UPDATE without an 'a' object")
+        product = self._product(event)
+        t = _time_of(event)
+        for item in update.get("B") or []:
+            asset, wb, cw = item.get("a"), item.get("wb"), item.get("cw")
+            if not isinstance(asset, str) or num(wb) is None:
+                raise _BadEvent(f"balance entry {item!r} is malformed")
+            if self.mode is Mode.PORTFOLIO_MARGIN:
+                row = bal.pm_row(self._body, asset, t)
+                if row is not None:
+                    bal.set_pm_wallet(row, product, str(wb))
+            else:
+                if num(cw) is None:
+                    raise _BadEvent(f"balance entry {item!r} has no cross wallet")
+                bal.set_futures_wallet(self._body, product, asset, str(wb), str(cw), t)
+        for item in update.get("P") or []:
+            self._position(product, item, t)
+
+    def _position(self, product: str, item: dict[str, Any], t: int | None) -> None:
+        symbol, side = item.get("s"), item.get("ps") or "BOTH"
+        if not isinstance(symbol, str) or not isinstance(side, str):
+            raise _BadEvent(f"position entry {item!r} is malformed")
+        portfolio = self.mode is Mode.PORTFOLIO_MARGIN
+        isolated = not portfolio and str(item.get("mt", "cross")).lower() == "isolated"
+        wallet = dec(item.get("iw", "0")) if isolated else None
+        leg = Leg.make(
+            side,
+            item.get("pa"),
+            item.get("ep"),
+            item.get("bep"),
+            isolated,
+            wallet if wallet is not None else Decimal(0),
+        )
+        if leg is None or (isolated and wallet is None):
+            raise _BadEvent(f"position entry {item!r} is malformed")
+        key = (symbol, side)
+        if leg.qty:
+            self._legs[product][key] = leg
+        else:
+            self._legs[product].pop(key, None)
+        self._ensure_index()
+        mark = self._marks.get(symbol)
+        size = self._sizes.get(symbol)
+        leverage = self._leverage_of(product, symbol)
+        for spec in POSITION_SPECS:
+            if spec.product != product:
+                continue
+            rows = spec.rows(self._body(spec.path))
+            if rows is None:
+                continue
+            by_key = self._pos_rows.setdefault(spec.path, {})
+            row = by_key.get(key)
+            if row is None:
+                if not leg.qty:
+                    continue
+                row = new_position_row(spec, rows, symbol, side, leverage)
+                asset = self._margin_assets.get(symbol)
+                if asset is not None and "marginAsset" in row:
+                    row["marginAsset"] = asset
+                rows.append(row)
+                self._changed(rows=True)
+            elif not leg.qty and spec.drop_flat:
+                rows.remove(row)
+                self._changed(rows=True)
+                continue
+            render(row, spec, leg, mark, size, t)
+        self._ensure_index()
+
+    def _leverage_of(self, product: str, symbol: str) -> str | None:
+        for spec in POSITION_SPECS:
+            if spec.product != product or not spec.leverage:
+                continue
+            for row in spec.rows(self._body(spec.path)) or []:
+                if isinstance(row, dict) and row.get("symbol") == symbol and "leverage" in row:
+                    return str(row["leverage"])
+        return None
+
+    def _config_update(self, event: dict[str, Any]) -> None:
+        config = event.get("ac")
+        if not isinstance(config, dict):
+            return  # the Multi-Assets toggle (`ai`) changes no body here
+        symbol, leverage = config.get("s"), config.get("l")
+        if not isinstance(symbol, str) or num(leverage) is None:
+            raise _BadEvent(f"leverage change {config!r} is malformed")
+        product = self._product(event)
+        for spec, row, _side in self._ensure_index().get(symbol, []):
+            if spec is not None and spec.product == product and "leverage" in row:
+                row["leverage"] = str(leverage)
+
+    def _pm_row(self, event: dict[str, Any], asset: object) -> dict[str, Any] | None:
+        if not isinstance(asset, str):
+            raise _BadEvent(f"event without an asset: {event!r}")
+        return bal.pm_row(self._body, asset, _time_of(event))
+
+    def _outbound_position(self, event: dict[str, Any]) -> None:
+        for item in event.get("B") or []:
+            row = self._pm_row(event, item.get("a"))
+            if row is not None:
+                bal.set_margin_balance(row, str(item.get("f")), str(item.get("l")))
+
+    def _balance_update(self, event: dict[str, Any]) -> None:
+        row = self._pm_row(event, event.get("a"))
+        if row is not None:
+            bal.add_margin_free(row, str(event.get("d")))
+
+    def _liability_change(self, event: dict[str, Any]) -> None:
+        row = self._pm_row(event, event.get("a"))
+        if row is not None:
+            bal.set_liability(row, str(event.get("p")), str(event.get("i")))
+
+    def _pm_account(self) -> dict[str, Any] | None:
+        body = self._body(bal.PM_ACCOUNT)
+        return body if isinstance(body, dict) else None
+
+    def _open_order_loss(self, event: dict[str, Any]) -> None:
+        items = event.get("O")
+        if not isinstance(items, list):
+            raise _BadEvent("openOrderLoss without an 'O' list")
+        total = bal.open_loss_usd(items, self._body)
+        account = self._pm_account()
+        if total is None:
+            self.counters["open_loss_unpriced"] += 1
+        elif account is not None:
+            account["totalMarginOpenLoss"] = fmt_dec(total)
+
+    def _risk_level_change(self, event: dict[str, Any]) -> None:
+        status = event.get("s")
+        if not isinstance(status, str) or not status:
+            raise _BadEvent("riskLevelChange without a status")
+        account = self._pm_account()
+        if account is not None:
+            account["accountStatus"] = status
+
+
+def _mark_of(raw: object) -> Mark | None:
+    price = positive(raw)
+    return None if price is None else (raw if isinstance(raw, str) else str(raw), price)
+
+
+def _time_of(event: dict[str, Any]) -> int | None:
+    for key in ("T", "E"):
+        value = event.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class RestSchedule:
+    """The recorded GET answers of a recording in time order.
+
+    `initial` are the first answer of every path (current from the start, also before playback);
+    `due(t)` returns the later ones recorded at or before `t` not handed out yet. `restart()`
+    begins a new loop cycle (the later answers become due again)."""
+
+    def __init__(self, lines: Iterable[RestLine]) -> None:
+        seen: set[str] = set()
+        self.initial: list[RestLine] = []
+        later: list[RestLine] = []
+        for line in sorted(lines, key=lambda line: line.t):
+            if line.method.upper() != "GET":
+                continue
+            path = line.path.split("?", 1)[0]
+            (later if path in seen else self.initial).append(line)
+            seen.add(path)
+        self._later = later
+        self._times = [line.t for line in later]
+        self._next = 0
+
+    def due(self, t: float) -> list[RestLine]:
+        end = bisect.bisect_right(self._times, t)
+        if end <= self._next:
+            return []
+        lines, self._next = self._later[self._next : end], end
+        return lines
+
+    def restart(self) -> None:
+        self._next = 0

@@ -1,0 +1,88 @@
+"""Request weights and the `X-MBX-USED-WEIGHT-1M` counter of the fake exchange (wire.md §4).
+
+Weights come from the endpoint table of wire.md §4 (default 1). The counter sums the weights of
+every request in the current wall-clock minute, like Binance's per-IP budget (UM and CM share one
+budget since 2026-06, so one counter serves every product).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+#: Weight of each path (without parameters that change it; see `request_weight`).
+WEIGHTS: dict[str, int] = {
+    "/fapi/v2/account": 5,
+    "/fapi/v3/account": 5,
+    "/fapi/v2/balance": 5,
+    "/fapi/v3/balance": 5,
+    "/fapi/v2/positionRisk": 5,
+    "/fapi/v3/positionRisk": 5,
+    "/fapi/v1/leverageBracket": 1,
+    "/fapi/v1/exchangeInfo": 1,
+    "/fapi/v1/premiumIndex": 1,
+    "/fapi/v1/multiAssetsMargin": 30,
+    "/fapi/v1/positionSide/dual": 30,
+    "/dapi/v1/positionSide/dual": 30,
+    "/fapi/v1/assetIndex": 10,
+    "/dapi/v1/account": 5,
+    "/dapi/v1/balance": 1,
+    "/dapi/v1/positionRisk": 1,
+    "/dapi/v2/leverageBracket": 2,
+    "/dapi/v1/leverageBracket": 1,
+    "/dapi/v1/exchangeInfo": 1,
+    "/dapi/v1/premiumIndex": 10,
+    "/papi/v1/account": 20,
+    "/papi/v1/balance": 20,
+    "/papi/v1/um/positionRisk": 5,
+    "/papi/v1/cm/positionRisk": 1,
+    "/papi/v1/um/leverageBracket": 1,
+    "/papi/v1/cm/leverageBracket": 1,
+    "/papi/v1/um/account": 5,
+    "/papi/v2/um/account": 5,
+    "/papi/v1/cm/account": 5,
+    "/sapi/v1/portfolio/collateralRate": 50,
+    "/sapi/v2/portfolio/collateralRate": 50,
+    "/sapi/v1/portfolio/asset-index-price": 50,
+}
+
+#: (path, parameter) whose presence lowers the weight to the given value.
+_WITH_PARAM: dict[tuple[str, str], int] = {
+    ("/fapi/v1/assetIndex", "symbol"): 1,
+    ("/dapi/v2/leverageBracket", "symbol"): 1,
+    ("/sapi/v1/portfolio/asset-index-price", "asset"): 1,
+}
+
+
+def request_weight(path: str, params: Mapping[str, str]) -> int:
+    """The IP weight of one request to `path` with `params` (1 when the table has no entry)."""
+    for (where, name), weight in _WITH_PARAM.items():
+        if where == path and params.get(name):
+            return weight
+    return WEIGHTS.get(path, 1)
+
+
+class WeightMeter:
+    """Sum of request weights in the current wall-clock minute."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._minute = -1
+        self._used = 0
+
+    def _roll(self) -> None:
+        minute = int(self._clock() // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._used = 0
+
+    def add(self, weight: int) -> int:
+        """Count a request of `weight`; returns the minute's total including it."""
+        self._roll()
+        self._used += max(0, weight)
+        return self._used
+
+    @property
+    def used(self) -> int:
+        self._roll()
+        return self._used
