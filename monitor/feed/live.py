@@ -104,6 +104,8 @@ class Holdings:
     mode: Mode
     symbols: dict[Product, frozenset[str]]
     asset_index: bool = False
+    #: Portfolio Margin: the non-stablecoin assets whose USD index price values the account.
+    priced_assets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,11 +464,27 @@ class LiveFeed:
         return result
 
     async def _asset_index_loop(self) -> None:
+        """PM collateral prices: one call per held asset (weight 1 each; the all-asset call,
+        weight 50, is part of every snapshot), as one group."""
         while True:
             await asyncio.sleep(self.settings.asset_index_poll_s)
-            result = await self._poll(ASSET_INDEX_PRICE, "asset index prices")
-            if result is not None:
-                self.sink.rest_group([to_rest_line(result)], "asset index prices")
+            holdings = self.sink.holdings()
+            assets = sorted(holdings.priced_assets) if holdings is not None else []
+            lines = []
+            for asset in assets:
+                try:
+                    result = await self.rest.get(ASSET_INDEX_PRICE, {"asset": asset})
+                except (RestError, OSError, TimeoutError) as exc:
+                    self.counters.poll_failures += 1
+                    self.sink.health(
+                        FeedHealth("rest_error", "rest", f"{ASSET_INDEX_PRICE}: {exc}",
+                                   self._now_ms())
+                    )
+                    continue
+                self.counters.polls += 1
+                lines.append(to_rest_line(result))
+            if lines:
+                self.sink.rest_group(lines, "asset index prices")
 
     def _refresh_open_loss(self) -> None:
         if self.mode is not Mode.PORTFOLIO_MARGIN or self._open_loss_pending:

@@ -115,7 +115,7 @@ class Replay:
                 self.counters["rest_unknown_path"] += 1
                 self.warnings.append(f"ignored unknown REST path {line.path}")
                 continue
-            self.rest[path] = line.data
+            self.rest[path] = _merged(self.rest.get(path), line)
             paths.append(path)
         if not paths:
             return
@@ -200,6 +200,18 @@ class Replay:
         for signal in translation.signals:
             self.counters[f"signal_{type(signal).__name__}"] += 1
             self.last_signals.append(signal)
+
+
+def _merged(previous: Any, line: RestLine) -> Any:
+    """The body to keep for `line`'s path: a per-asset answer (`asset=` sent) updates that
+    asset's row of the last full list; every other answer replaces the body."""
+    asset = line.params.get("asset")
+    if not asset or not isinstance(previous, list):
+        return line.data
+    rows = line.data if isinstance(line.data, list) else [line.data]
+    fresh = {row.get("asset"): row for row in rows if isinstance(row, dict)}
+    kept = [row for row in previous if not (isinstance(row, dict) and row.get("asset") in fresh)]
+    return [*kept, *fresh.values()]
 
 
 def refresh_events(

@@ -137,10 +137,18 @@ class AccountRuntime:
                 book.mode is Mode.COINM
             )
             (cm if cm_side else um).add(symbol)
+        priced: frozenset[str] = frozenset()
+        if book.mode is Mode.PORTFOLIO_MARGIN:
+            priced = frozenset(
+                name
+                for name, rec in state.assets.items()
+                if name not in state.stablecoins and rec.holds(book.mode)
+            )
         return Holdings(
             book.mode,
             {Product.UM: frozenset(um), Product.CM: frozenset(cm)},
             asset_index=book.mode is Mode.USDM_MULTI_ASSETS,
+            priced_assets=priced,
         )
 
     def health(self, event: FeedHealth) -> None:

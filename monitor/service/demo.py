@@ -146,10 +146,8 @@ async def run_demo(
                 echo=True,
                 echo_to=stream,
                 notify=notify,
-                # Pollers are not compressed as far as the recording: the asset index call
-                # weighs 50, and Binance's budget (2,400 a minute) is wall-clock.
                 live=LiveSettings(
-                    asset_index_poll_s=max(2.0, 10.0 / speed),
+                    asset_index_poll_s=10.0 / speed,
                     open_loss_min_interval_s=2.0 / speed,
                 ),
             )

@@ -30,7 +30,7 @@ API_SECRET = "e2e-secret-Lm3Pq8Rt2Yw6Zx0"
 
 #: Timings compressed for tests (mainnet defaults are in LiveSettings).
 FAST = LiveSettings(
-    asset_index_poll_s=2.0,  # weight 50 a call: faster would exhaust the weight budget
+    asset_index_poll_s=0.3,
     reconcile_s=0.5,
     market_idle_s=1.5,
     user_idle_s=60.0,
