@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 
@@ -212,32 +212,33 @@ def _load_config(args: argparse.Namespace, command: str) -> Config | None:
         return None
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, command: str, *, http: bool = True, **options: Any) -> int:
+    """Load the config, set up logging and run the daemon with `options` (DaemonOptions)."""
     from monitor.service.daemon import DaemonOptions
     from monitor.service.logs import configure_logging
     from monitor.service.runner import serve
 
-    config = _load_config(args, "run")
+    config = _load_config(args, command)
     if config is None:
         return 2
     configure_logging(args.log_level, json=True if args.log_json else None)
-    options = DaemonOptions(record=Path(args.record) if args.record else None)
-    return asyncio.run(serve(config, options))
+    return asyncio.run(serve(config, DaemonOptions(**options), http=http))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _serve(args, "run", record=Path(args.record) if args.record else None)
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from monitor.service.daemon import DaemonOptions
-    from monitor.service.logs import configure_logging
-    from monitor.service.runner import serve
-
-    config = _load_config(args, "record")
-    if config is None:
-        return 2
-    configure_logging(args.log_level, json=True if args.log_json else None)
-    options = DaemonOptions(
-        record=Path(args.out), record_all_market=args.all_market, deliver=False, echo=True
+    return _serve(
+        args,
+        "record",
+        http=False,
+        record=Path(args.out),
+        record_all_market=args.all_market,
+        deliver=False,
+        echo=True,
     )
-    return asyncio.run(serve(config, options, http=False))
 
 
 def _cmd_test_alert(args: argparse.Namespace) -> int:

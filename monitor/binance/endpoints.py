@@ -131,28 +131,34 @@ _MAINNET = Endpoints(
 
 # Binance is replacing the futures testnet with Demo Trading and sources disagree on the hosts
 # (wire.md §1.4): both keep the binancefuture websocket hosts; routed paths first, legacy after.
-_TESTNET = Endpoints(
-    environment="testnet",
-    rest_um="https://testnet.binancefuture.com",
-    rest_cm="https://testnet.binancefuture.com",
-    rest_pm="https://testnet.binancefuture.com",
-    rest_sapi="https://testnet.binance.vision",
-    ws_um_market=("wss://fstream.binancefuture.com/market", "wss://fstream.binancefuture.com"),
-    ws_um_private="wss://fstream.binancefuture.com/private",
-    ws_cm="wss://dstream.binancefuture.com",
-    ws_pm="wss://fstream.binancefuture.com/pm",
-)
+_FUTURE_WS = "wss://fstream.binancefuture.com"
 
-_DEMO = Endpoints(
-    environment="demo",
-    rest_um="https://demo-fapi.binance.com",
-    rest_cm="https://demo-dapi.binance.com",
-    rest_pm="https://demo-papi.binance.com",
-    rest_sapi="https://demo-api.binance.com",
-    ws_um_market=("wss://fstream.binancefuture.com/market", "wss://fstream.binancefuture.com"),
-    ws_um_private="wss://fstream.binancefuture.com/private",
-    ws_cm="wss://dstream.binancefuture.com",
-    ws_pm="wss://fstream.binancefuture.com/pm",
+
+def _sandbox(environment: Environment, rest_um: str, rest_cm: str, rest_spot: str) -> Endpoints:
+    return Endpoints(
+        environment=environment,
+        rest_um=rest_um,
+        rest_cm=rest_cm,
+        rest_pm=rest_um.replace("fapi", "papi"),
+        rest_sapi=rest_spot,
+        ws_um_market=(f"{_FUTURE_WS}/market", _FUTURE_WS),
+        ws_um_private=f"{_FUTURE_WS}/private",
+        ws_cm="wss://dstream.binancefuture.com",
+        ws_pm=f"{_FUTURE_WS}/pm",
+    )
+
+
+_TESTNET = _sandbox(
+    "testnet",
+    "https://testnet.binancefuture.com",
+    "https://testnet.binancefuture.com",
+    "https://testnet.binance.vision",
+)
+_DEMO = _sandbox(
+    "demo",
+    "https://demo-fapi.binance.com",
+    "https://demo-dapi.binance.com",
+    "https://demo-api.binance.com",
 )
 
 _BUILT_IN = {"mainnet": _MAINNET, "testnet": _TESTNET, "demo": _DEMO}
