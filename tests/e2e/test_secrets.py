@@ -78,7 +78,7 @@ def leaks(text: str, values: Iterable[str]) -> list[str]:
         for form in forms(value):
             at = text.find(form)
             if at >= 0:
-                found.append(f"{form[:8]}… after {text[max(0, at - 100):at]!r}")
+                found.append(f"{form[:8]}… after {text[max(0, at - 100) : at]!r}")
     return found
 
 
@@ -241,27 +241,40 @@ async def test_no_secret_in_logs_alerts_metrics_status_or_state(tmp_path: Path) 
             )
             try:
                 await until(lambda: bool(ready) or task.done(), "serve to be ready")
+                if not ready:
+                    await task  # raises why serve ended before it was ready
+                assert ready, "serve returned before it was ready"
                 daemon, server = ready[0]
                 good = daemon.slots["good"].runtime
                 counters = good.timeline.replay.counters
                 await until(lambda: counters["market_frames"] > 5, "the good account's marks")
                 fake.faults.malformed(12, "market")
                 fake.faults.malformed(6, "user")
-                await until(lambda: counters["market_decode_errors"] > 0
-                            and counters["user_decode_errors"] > 0, "malformed frames counted")
+                await until(
+                    lambda: (
+                        counters["market_decode_errors"] > 0 and counters["user_decode_errors"] > 0
+                    ),
+                    "malformed frames counted",
+                )
                 fake.faults.drop("all")
-                await until(lambda: good.resyncs.get("user stream reconnected", 0) >= 1,
-                            "a resync after the dropped connections")
+                await until(
+                    lambda: good.resyncs.get("user stream reconnected", 0) >= 1,
+                    "a resync after the dropped connections",
+                )
                 fake.faults.expire_listen_key()
-                await until(lambda: good.resyncs.get("listenKey expired", 0) >= 1,
-                            "a resync on a new listenKey")
+                await until(
+                    lambda: good.resyncs.get("listenKey expired", 0) >= 1,
+                    "a resync on a new listenKey",
+                )
                 await until(
                     lambda: all(daemon.slots[n].restarts >= 1 for n in ("badsecret", "badkey")),
                     "the rejected accounts to fail and restart",
                 )
                 await until(lambda: counters["market_frames"] > 30, "marks after the faults")
-                await until(lambda: all(f"{name}:" in titles(sink) for name in ACCOUNTS),
-                            "an alert of every account at the receiver")
+                await until(
+                    lambda: all(f"{name}:" in titles(sink) for name in ACCOUNTS),
+                    "an alert of every account at the receiver",
+                )
                 served = await fetch(f"http://127.0.0.1:{server.bound_port}")
             finally:
                 stop.set()

@@ -3,9 +3,10 @@ mutations start from (the sample files and the bundled recordings), and the muta
 
 Every fuzz test is decorated with `FUZZ` (or `fuzz(n)`): derandomized, no example database and no
 deadline, so a CI run is reproducible and a loaded machine does not fail it. Mutations come in two
-layers: `mutated_json` edits the parsed value (drop keys, wrong types, strings for numbers, NaN
-and Infinity, huge and negative numbers, wrappers, unicode), `mutated_text` edits the serialized
-frame (truncation, character flips, insertions, deletions, whitespace, escapes).
+layers: `mutate_json` edits the parsed value (drop keys, wrong types, strings for numbers, NaN
+and Infinity, zero, negative, tiny and huge numbers, nested stream wrappers, unicode), and
+`mutate_text` edits the serialized frame (truncation, character flips, insertions, deletions,
+whitespace, escapes). `frames_from` mixes both with odd whole frames and arbitrary text.
 
 Finite magnitudes stay at or below 1e299 in stream frames and 1e15 in REST bodies (`FRAME`,
 `REST`): larger finite values are accepted by the decoders and then overflow the engine's exact
@@ -142,8 +143,9 @@ def make_json_values(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         leaf,
         lambda inner: st.one_of(
             st.lists(inner, max_size=3),
-            st.dictionaries(st.sampled_from(["e", "E", "s", "p", "a", "B", "P", "x"]), inner,
-                            max_size=3),
+            st.dictionaries(
+                st.sampled_from(["e", "E", "s", "p", "a", "B", "P", "x"]), inner, max_size=3
+            ),
         ),
         max_leaves=6,
     )
@@ -169,8 +171,18 @@ REST = Palette.up_to(1e15)
 
 #: Unicode to splice into strings: NUL, combining marks, full-width letters, RTL, emoji,
 #: escapes-looking text and quotes.
-UNICODE_BITS = ("\x00", "\u0301", "\uff22\uff34\uff23", "\u202e", "\U0001f4a5", "\\u0042", '"',
-                "\\", "\ud7ff", "\ufeff")
+UNICODE_BITS = (
+    "\x00",
+    "\u0301",
+    "\uff22\uff34\uff23",
+    "\u202e",
+    "\U0001f4a5",
+    "\\u0042",
+    '"',
+    "\\",
+    "\ud7ff",
+    "\ufeff",
+)
 
 
 # ------------------------------------------------------------------ JSON-level mutation
@@ -265,8 +277,11 @@ def _m_empty(root: Any, path: NodePath, data: st.DataObject, palette: Palette) -
 def _m_add(root: Any, path: NodePath, data: st.DataObject, palette: Palette) -> Any:
     node = _get(root, path)
     if isinstance(node, dict):
-        key = data.draw(st.sampled_from(["e", "E", "s", "p", "data", "stream", "code", "msg",
-                                         "result", "id", "\u00e9", ""]))
+        key = data.draw(
+            st.sampled_from(
+                ["e", "E", "s", "p", "data", "stream", "code", "msg", "result", "id", "\u00e9", ""]
+            )
+        )
         node[key] = data.draw(palette.values)
     elif isinstance(node, list):
         keep = bool(node) and data.draw(st.booleans())
@@ -342,8 +357,27 @@ def mutate_json(
 
 # ------------------------------------------------------------------ text-level mutation
 _SPLICE = st.one_of(
-    st.sampled_from(['"', "{", "}", "[", "]", ":", ",", "\\", "\\u", "NaN", "Infinity", " ",
-                     "\n", '"s":"', '"p":"', "}{", "]["]),
+    st.sampled_from(
+        [
+            '"',
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            "\\",
+            "\\u",
+            "NaN",
+            "Infinity",
+            " ",
+            "\n",
+            '"s":"',
+            '"p":"',
+            "}{",
+            "][",
+        ]
+    ),
     st.sampled_from(UNICODE_BITS),
     st.text(max_size=8),
     st.from_regex(r"[0-9.eE+-]{1,12}", fullmatch=True),
@@ -353,8 +387,12 @@ _SPLICE = st.one_of(
 def mutate_text(text: str, data: st.DataObject, max_mutations: int = 3) -> str:
     """`text` truncated, with characters flipped, inserted, deleted, duplicated or re-spaced."""
     for _ in range(data.draw(st.integers(1, max_mutations), label="text mutations")):
-        kind = data.draw(st.sampled_from(["cut", "flip", "insert", "delete", "dup", "spaces",
-                                          "ascii", "strip_end"]), label="text mutation")
+        kind = data.draw(
+            st.sampled_from(
+                ["cut", "flip", "insert", "delete", "dup", "spaces", "ascii", "strip_end"]
+            ),
+            label="text mutation",
+        )
         size = len(text)
         at = data.draw(st.integers(0, size), label="at")
         if kind == "cut":

@@ -144,9 +144,7 @@ def mark_events(draw: st.DrawFn) -> dict[str, Any]:
     return {key: event[key] for key in keys}
 
 
-def _layout(
-    events: list[dict[str, Any]], data: st.DataObject
-) -> tuple[str, list[dict[str, Any]]]:
+def _layout(events: list[dict[str, Any]], data: st.DataObject) -> tuple[str, list[dict[str, Any]]]:
     """A raw object (the first event), an array, or the combined-stream wrapper around either;
     compact or spaced (the slow path). Returns the text and the events it carries."""
     shape = data.draw(st.sampled_from(["raw", "array", "wrapped", "wrapped_array"]))

@@ -102,8 +102,11 @@ def damaged_files(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         text = mutate_text(text, data)
     raw = text.encode("utf-8", "surrogatepass")
-    damage = draw(st.sampled_from(["none", "bom", "bad_utf8", "nul", "gzip", "gzip_cut",
-                                   "gzip_trailer", "empty"]))
+    damage = draw(
+        st.sampled_from(
+            ["none", "bom", "bad_utf8", "nul", "gzip", "gzip_cut", "gzip_trailer", "empty"]
+        )
+    )
     if damage == "bom":
         raw = b"\xef\xbb\xbf" + raw
     elif damage == "bad_utf8":
@@ -184,8 +187,13 @@ def _known_bug(raw: bytes, raises: type[BaseException], reason: str) -> Any:
             " ValueError for an integer literal over 4300 digits",
         ),
         _known_bug(
-            (META + '{"kind":"ws","t":1,"conn":"market","data":' + "[" * 5000 + "]" * 5000
-             + "}\n").encode(),
+            (
+                META
+                + '{"kind":"ws","t":1,"conn":"market","data":'
+                + "[" * 5000
+                + "]" * 5000
+                + "}\n"
+            ).encode(),
             RecursionError,
             "recording._numbered_objects: json.loads raises RecursionError for a deeply nested"
             " line",
