@@ -15,7 +15,6 @@ number, raises `WireError` — the caller counts it, and the engine state stays 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -24,6 +23,7 @@ from monitor.binance.schemas import (
     BinanceIndexPriceUpdateMsg,
     BinanceSubscriptionAck,
     WireError,
+    plausible_price,
     validate,
 )
 from monitor.engine.events import AssetRates
@@ -60,15 +60,16 @@ def _frame(text: str) -> str:
 
 
 def _positive(raw: object, what: str) -> float:
-    """A price or rate as a positive finite float; `WireError` otherwise."""
+    """A price or rate as a plausible positive float (`schemas.PRICE_MIN` to `PRICE_MAX`);
+    `WireError` otherwise."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise WireError(f"{what}: expected a decimal string, got {raw!r}")
     try:
         value = float(raw)
-    except ValueError:
-        raise WireError(f"{what}: not a number: {raw!r}") from None
-    if not (value > 0.0 and math.isfinite(value)):
-        raise WireError(f"{what}: not a positive finite number: {raw!r}")
+    except (ValueError, OverflowError):
+        raise WireError(f"{what}: not a number: {str(raw)[:40]!r}") from None
+    if not plausible_price(value):
+        raise WireError(f"{what}: not a plausible price: {str(raw)[:40]!r}")
     return value
 
 
@@ -76,8 +77,10 @@ def _payloads(frame: str) -> list[dict[str, object]]:
     """The event objects of a frame, fully parsed (raw object, array, or combined wrapper)."""
     try:
         value = json.loads(frame)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer beyond Python's digit limit
         raise WireError(f"malformed market frame: {exc}") from None
+    except RecursionError:
+        raise WireError("malformed market frame: nested too deeply") from None
     if isinstance(value, dict) and "stream" in value and "data" in value:
         value = value["data"]
     items = value if isinstance(value, list) else [value]

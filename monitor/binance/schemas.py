@@ -46,6 +46,27 @@ class ExchangeError(WireError):
 
 
 # ---------------------------------------------------------------------------------- field types
+#: No Binance amount, balance or quantity comes near this; the bound keeps every sum and product
+#: the engine forms finite (1e20 × a price of at most 1e12 is far below the float range).
+WIRE_MAX = 1e20
+#: Prices and rates outside this range are not prices of anything Binance lists (the smallest
+#: quoted assets trade near 1e-8, the largest contracts near 1e6): a frame carrying one is
+#: damaged, and a denormal or a 1e308 "price" would turn the figures into 0/0 or inf − inf.
+PRICE_MIN, PRICE_MAX = 1e-12, 1e12
+
+
+def plausible_price(value: float) -> bool:
+    """Whether `value` can be a price or conversion rate (positive, in [PRICE_MIN, PRICE_MAX])."""
+    return PRICE_MIN <= value <= PRICE_MAX
+
+
+def checked_price(value: float, what: str) -> float:
+    """`value` if it is a plausible price, else `WireError` naming `what`."""
+    if not plausible_price(value):
+        raise WireError(f"{what}: {value!r} is not a plausible price")
+    return value
+
+
 def _to_float(value: object) -> float:
     """A decimal string or JSON number as a finite float; Binance's empty string reads 0.0."""
     if isinstance(value, str):
@@ -61,6 +82,8 @@ def _to_float(value: object) -> float:
         raise ValueError(f"expected a decimal string or a number, got {type(value).__name__}")
     if not math.isfinite(result):
         raise ValueError(f"expected a finite number, got {value!r}")
+    if abs(result) > WIRE_MAX:
+        raise ValueError(f"{value!r} is beyond any plausible Binance figure (|x| > {WIRE_MAX:g})")
     return result
 
 
@@ -71,6 +94,8 @@ def _to_int(value: object) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
+        if not value.isascii():
+            raise ValueError(f"expected ASCII digits, got {value!r}")
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)

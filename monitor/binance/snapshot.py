@@ -38,7 +38,9 @@ from monitor.binance.schemas import (
     BinanceUsdmPositionRiskV3,
     M,
     WireError,
+    checked_price,
     parse_rest_items,
+    plausible_price,
 )
 from monitor.engine.brackets import Bracket, BracketTable
 from monitor.engine.collateral import CollateralTier, CollateralTiers
@@ -323,8 +325,10 @@ class _Builder:
             )
 
     def add_mark(self, symbol: str, mark: float) -> None:
-        if mark > 0.0:
-            self.state.marks[symbol] = mark
+        """Binance sends 0 for "no mark" (a symbol without trading); other values must be
+        plausible prices."""
+        if mark != 0.0:
+            self.state.marks[symbol] = checked_price(mark, f"mark price of {symbol}")
 
     def add_premium_marks(self, path: str) -> None:
         """Marks from premiumIndex; they replace positionRisk's (same instant, dedicated source)."""
@@ -356,7 +360,9 @@ class _Builder:
         path = "/fapi/v1/assetIndex"
         found: set[str] = set()
         for row in self.items(path, BinanceAssetIndex):
-            if row.symbol.endswith("USD"):
+            # A row without usable rates counts as absent: fatal only for a held asset.
+            usable = plausible_price(row.bidRate) and plausible_price(row.askRate)
+            if row.symbol.endswith("USD") and usable:
                 name = row.symbol[:-3]
                 rec = self.state.asset(name)
                 rec.bid_rate, rec.ask_rate = row.bidRate, row.askRate
@@ -380,7 +386,7 @@ class _Builder:
         path = "/sapi/v1/portfolio/asset-index-price"
         found: set[str] = set()
         for row in self.items(path, BinanceAssetIndexPrice):
-            if row.assetIndexPrice > 0.0:
+            if plausible_price(row.assetIndexPrice):
                 self.state.asset(row.asset).index_price = row.assetIndexPrice
                 found.add(row.asset)
         self.missing_rates(found, "index price", path)

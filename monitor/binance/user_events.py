@@ -137,7 +137,9 @@ def _event_time(obj: object) -> int | None:
     value = obj.get("E") if isinstance(obj, dict) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return None
 
 
 # ------------------------------------------------------------------ per event type

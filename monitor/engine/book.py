@@ -5,7 +5,7 @@ re-picked by notional), their deltas go into the running sums of the leg's settl
 asset is revalued (wallet + uPnL; bid/ask rate in Multi-Assets; collateral rate and index price
 in Portfolio Margin) and its change goes into its pool's sums. Sums are Neumaier-compensated so
 that long event sequences stay within 1e-9 of the exact reference (`reference.py`); `resum()`
-rebuilds them from scratch (after a resync, and on a timer run by the service).
+rebuilds them from scratch (after a resync, and every 10 minutes: `service/account.py`).
 
 Pools: one per cross margin asset (USDⓈ-M single-asset, COIN-M), one per isolated leg, or a
 single USD pool (Multi-Assets, Portfolio Margin). `risk` is the worst pool's risk.
@@ -191,15 +191,10 @@ class Book:
             acc.bid, acc.ask = rec.bid_rate, rec.ask_rate
 
     def _add_leg(self, pos: Position) -> None:
-        contract = self.state.contracts.get(pos.symbol)
-        if contract is None:
-            raise EngineError(f"held symbol {pos.symbol} has no contract data (exchangeInfo)")
-        if not contract.brackets.floors:
-            raise EngineError(f"held symbol {pos.symbol} has no leverage bracket table")
+        """Add a leg `AccountState.admit` accepted (so its contract data is there)."""
+        contract = self.state.contracts[pos.symbol]
         linear = contract.kind is ContractKind.LINEAR
-        if not linear and not contract.contract_size > 0:
-            raise EngineError(f"held symbol {pos.symbol} has no contract size (exchangeInfo)")
-        if pos.isolated and self._kind == _PLAIN:
+        if pos.isolated:
             key = f"{pos.symbol}:{pos.side}"
             pool = self._pools[key] = _Pool(key, contract.settle_asset, 1.0, True)
             acc = _Acc(key, pool, _PLAIN)
@@ -401,16 +396,38 @@ class Book:
             self._revalue_asset(e.asset)
 
     def _on_position(self, e: ev.PositionUpdate) -> None:
-        key = (e.symbol, e.side)
+        pos = self._position(e)  # raises EngineError before anything changes
+        key = pos.key
         self._remove_leg(key)
-        if e.qty == 0.0:
+        if pos.qty == 0.0:
             self.state.positions.pop(key, None)
             self._refresh_risk()
             return
-        pos = Position(e.symbol, e.side, e.qty, e.entry_price, e.isolated, e.isolated_wallet)
         self.state.positions[key] = pos
         self._add_leg(pos)
         self._refresh_risk()
+
+    def _position(self, e: ev.PositionUpdate) -> Position:
+        return self.state.admit(
+            Position(e.symbol, e.side, e.qty, e.entry_price, e.isolated, e.isolated_wallet)
+        )
+
+    def admit(self, event: ev.EngineEvent) -> None:
+        """Raise `EngineError` if `apply(event)` would reject it, changing nothing.
+
+        Callers check every event of one exchange message first, so a message is applied whole
+        or not at all.
+        """
+        if type(event) not in self._handlers:
+            raise EngineError(f"unknown engine event {type(event).__name__}")
+        if isinstance(event, ev.PositionUpdate):
+            self._position(event)
+        elif isinstance(event, ev.BracketUpdate):
+            self._check_brackets(event)
+
+    def _check_brackets(self, e: ev.BracketUpdate) -> None:
+        if not e.brackets.floors and e.symbol in self._legs:
+            raise EngineError(f"held symbol {e.symbol}: empty leverage bracket table")
 
     def _on_open_loss(self, e: ev.OpenLoss) -> None:
         delta = e.usd - self.state.open_loss_usd
@@ -422,6 +439,7 @@ class Book:
             self._refresh_risk()
 
     def _on_brackets(self, e: ev.BracketUpdate) -> None:
+        self._check_brackets(e)
         contract = self.state.contracts.get(e.symbol)
         if contract is None:
             return
@@ -436,7 +454,12 @@ class Book:
         self.state.status = e.status
 
     def _on_resync(self, e: ev.Resync) -> None:
-        self._load(e.state)
+        previous = self.state
+        try:
+            self._load(e.state)
+        except EngineError:
+            self._load(previous)  # a rejected snapshot leaves the book as it was
+            raise
 
     def _refresh_risk(self) -> None:
         self.risk = max((p.risk for p in self._pools.values()), default=0.0)

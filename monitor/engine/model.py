@@ -145,19 +145,39 @@ class AccountState:
         return copy.deepcopy(self)
 
     def validate(self) -> None:
-        """Raise `EngineError` naming a held symbol without contract data, bracket table or mark."""
-        for pos in self.positions.values():
-            if pos.qty == 0:
-                continue
-            contract = self.contracts.get(pos.symbol)
-            if contract is None:
-                raise EngineError(f"held symbol {pos.symbol} has no contract data (exchangeInfo)")
-            if not contract.brackets.floors:
-                raise EngineError(f"held symbol {pos.symbol} has no leverage bracket table")
-            if contract.kind is ContractKind.INVERSE and not contract.contract_size > 0:
-                raise EngineError(f"held symbol {pos.symbol} has no contract size (exchangeInfo)")
-            if pos.symbol not in self.marks:
+        """Raise `EngineError` naming a held leg the engine cannot compute with (see `admit`) or
+        a held symbol without a mark; legs are normalized to the mode in place."""
+        for key, pos in list(self.positions.items()):
+            self.positions[key] = admitted = self.admit(pos)
+            if admitted.qty != 0 and admitted.symbol not in self.marks:
                 raise EngineError(f"held symbol {pos.symbol} has no mark price")
+
+    def admit(self, pos: Position) -> Position:
+        """`pos` as this account holds it, or `EngineError` when the engine cannot value it.
+
+        A leg needs its contract's data and bracket table (and, inverse, a contract size and a
+        positive entry price: its uPnL is qty × size × (1/entry − 1/mark)). Isolated margin
+        exists only in the single-asset modes; Binance has none in Multi-Assets or Portfolio
+        Margin, so an "isolated" flag there is read as cross, the same way by every consumer.
+        """
+        if pos.isolated and self.mode not in (Mode.USDM, Mode.COINM):
+            pos = Position(pos.symbol, pos.side, pos.qty, pos.entry_price)
+        if pos.qty == 0:
+            return pos
+        contract = self.contracts.get(pos.symbol)
+        if contract is None:
+            raise EngineError(f"held symbol {pos.symbol} has no contract data (exchangeInfo)")
+        if not contract.brackets.floors:
+            raise EngineError(f"held symbol {pos.symbol} has no leverage bracket table")
+        if contract.kind is ContractKind.INVERSE:
+            if not contract.contract_size > 0:
+                raise EngineError(f"held symbol {pos.symbol} has no contract size (exchangeInfo)")
+            if not pos.entry_price > 0:
+                raise EngineError(
+                    f"inverse leg {pos.symbol} {pos.side} has entry price {pos.entry_price:g}:"
+                    " its uPnL cannot be computed"
+                )
+        return pos
 
     def margin_loan_mmr(self) -> float:
         """The margin-loan maintenance margin rate for the configured margin leverage."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,10 +193,14 @@ def _numbered_objects(handle: IO[str], path: Path) -> Iterator[tuple[int, dict[s
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise RecordingError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+            except ValueError as exc:  # an integer beyond Python's digit limit
+                raise RecordingError(f"{path}:{number}: invalid JSON: {exc}") from None
+            except RecursionError:
+                raise RecordingError(f"{path}:{number}: invalid JSON: nested too deeply") from None
             if not isinstance(obj, dict):
                 raise RecordingError(f"{path}:{number}: a line must be a JSON object")
             yield number, obj
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # BadGzipFile: OSError
         raise RecordingError(f"{path}:{number + 1}: unreadable: {exc}") from None
 
 

@@ -105,23 +105,26 @@ class Replay:
         if not self._pending:
             return
         group, self._pending = self._pending, []
+        # The group is applied whole or not at all: bodies go into a candidate copy that
+        # replaces `rest` only once the state built from it was accepted.
+        rest = dict(self.rest)
         paths = []
-        for line in group:
-            if line.status != 200:
-                self.counters["rest_error_status"] += 1
-                continue
-            path = line.path.split("?", 1)[0]
-            if path not in REST_SCHEMAS:
-                self.counters["rest_unknown_path"] += 1
-                self.warnings.append(f"ignored unknown REST path {line.path}")
-                continue
-            self.rest[path] = _merged(self.rest.get(path), line)
-            paths.append(path)
-        if not paths:
-            return
-        self.fresh.append("rest")
         try:
-            state = build_state(self.rest, self.mode, margin_leverage=self.margin_leverage)
+            for line in group:
+                if line.status != 200:
+                    self.counters["rest_error_status"] += 1
+                    continue
+                path = line.path.split("?", 1)[0]
+                if path not in REST_SCHEMAS:
+                    self.counters["rest_unknown_path"] += 1
+                    self.warnings.append(f"ignored unknown REST path {line.path}")
+                    continue
+                rest[path] = _merged(rest.get(path), line)
+                paths.append(path)
+            if not paths:
+                return
+            self.fresh.append("rest")
+            state = build_state(rest, self.mode, margin_leverage=self.margin_leverage)
             if self.book is None or not set(paths) <= REFRESH_ONLY:
                 self._resync(state)
             else:
@@ -131,6 +134,8 @@ class Replay:
             self.warnings.append(str(exc))
             if self.book is None:
                 raise
+            return
+        self.rest = rest
 
     def _resync(self, state: AccountState) -> None:
         if self.book is None:
@@ -154,7 +159,10 @@ class Replay:
     def _refresh(self, fresh: AccountState, paths: set[str]) -> None:
         book = self.book
         assert book is not None
-        for event in refresh_events(book.state, fresh, paths):
+        events = refresh_events(book.state, fresh, paths)
+        for event in events:
+            book.admit(event)
+        for event in events:
             book.apply(event)
 
     # ------------------------------------------------------------------ streams
@@ -185,17 +193,20 @@ class Replay:
         assert book is not None
         try:
             translation = translate_frame(frame_data(line), book.mode)
-        except (WireError, ValueError):
+        except (ValueError, RecursionError):  # WireError, or text that is not JSON
             self.counters["user_decode_errors"] += 1
             return
         self.counters["user_events"] += 1
         self.fresh.append("user_stream")
-        for item in translation.events:
-            try:
+        try:  # one exchange message is applied whole or not at all
+            for item in translation.events:
+                book.admit(item)
+        except EngineError as exc:
+            self.counters["engine_errors"] += 1
+            self.warnings.append(str(exc))
+        else:
+            for item in translation.events:
                 book.apply(item)
-            except EngineError as exc:
-                self.counters["engine_errors"] += 1
-                self.warnings.append(str(exc))
         self._track_holdings()
         for signal in translation.signals:
             self.counters[f"signal_{type(signal).__name__}"] += 1
@@ -204,12 +215,15 @@ class Replay:
 
 def _merged(previous: Any, line: RestLine) -> Any:
     """The body to keep for `line`'s path: a per-asset answer (`asset=` sent) updates that
-    asset's row of the last full list; every other answer replaces the body."""
+    asset's row of the last full list; every other answer replaces the body. `WireError` for a
+    per-asset answer that is not one or more rows naming an asset."""
     asset = line.params.get("asset")
     if not asset or not isinstance(previous, list):
         return line.data
     rows = line.data if isinstance(line.data, list) else [line.data]
-    fresh = {row.get("asset"): row for row in rows if isinstance(row, dict)}
+    if not rows or not all(isinstance(r, dict) and isinstance(r.get("asset"), str) for r in rows):
+        raise WireError(f"{line.path} (asset={asset}): expected rows naming an asset")
+    fresh = {row["asset"]: row for row in rows}
     kept = [row for row in previous if not (isinstance(row, dict) and row.get("asset") in fresh)]
     return [*kept, *fresh.values()]
 

@@ -31,6 +31,9 @@ from monitor.service.timeline import AlertTimeline, TimedAlert
 log = logging.getLogger(__name__)
 
 USER_STREAM = "user_stream"
+#: How often the book's running sums are rebuilt exactly (`Book.resum`, O(legs)): compensated
+#: sums drift by ~1 ulp per update, so months of ticks stay anchored to the exact figures.
+RESUM_EVERY_MS = 600_000
 
 
 def wall_ms() -> int:
@@ -87,6 +90,7 @@ class AccountRuntime:
         self.last_error: str | None = None
         self.updated_ms: int | None = None
         self.alerts_emitted = 0
+        self._resummed_ms = 0
         self.drift_checks = 0
         self.alert_errors = 0
 
@@ -206,6 +210,10 @@ class AccountRuntime:
         """Once a second: the user stream's liveness, then the policy's clock."""
         now = self._now_ms() if now_ms is None else now_ms
         timeline = self.timeline
+        book = timeline.replay.book
+        if book is not None and now - self._resummed_ms >= RESUM_EVERY_MS:
+            self._resummed_ms = now
+            book.resum()  # the running sums re-anchored on the exact ones (engine/book.py)
         if self.feed is not None and self.feed.user_alive:
             self._emit(timeline.observe(pol.Seen(USER_STREAM), now))
         self._emit(timeline.advance(now))

@@ -136,6 +136,10 @@ class ListenKeys:
             self._retire(lk, "expired")
         return targets
 
+    def issued(self) -> list[str]:
+        """Every listenKey issued, in any state (for leak scans; `state()` omits the keys)."""
+        return list(self._all)
+
     def lookup(self, key: str) -> ListenKey | None:
         return self._all.get(key)
 

@@ -297,6 +297,26 @@ def test_multi_assets_missing_rate_is_an_error() -> None:
         build_state(rest)
 
 
+def test_multi_assets_rate_of_zero_for_a_held_asset_is_an_error() -> None:
+    """A zero (or implausible) rate is no rate: a held asset needs a usable one."""
+    rest = multi_assets_rest()
+    rest["/fapi/v3/account"] = um_account({"USDT": 200.0, "BUSD": 220.0, "ADA": 1.0})
+    rest["/fapi/v1/assetIndex"] = [
+        {**row, "bidRate": "0"} if row["symbol"] == "ADAUSD" else row
+        for row in rest["/fapi/v1/assetIndex"]
+    ]
+    with pytest.raises(SnapshotError, match=r"/fapi/v1/assetIndex has no bid/ask rate .* ADA"):
+        build_state(rest)
+
+
+@pytest.mark.parametrize("mark", ["1e300", "5e-324", "-1"])
+def test_an_implausible_mark_price_is_an_error(mark: str) -> None:
+    rest = multi_assets_rest()
+    rest["/fapi/v3/positionRisk"][0] = v3_row("BTCUSDT", "BOTH", "0.5", "20000", mark)
+    with pytest.raises(WireError, match="plausible"):
+        build_state(rest)
+
+
 # ---------------------------------------------------------------------------------- COIN-M
 def coinm_rest() -> dict[str, Any]:
     """position_risk_cm.json: BTCUSD_201225 LONG 1 contract @ 11707.7, mark 11788.66626667."""

@@ -198,9 +198,8 @@ def titles(sink: HttpSink) -> str:
 
 
 def issued_listen_keys(fake: FakeExchange) -> list[str]:
-    """Every listenKey the fake exchange issued, in any state. Its `ListenKeys` registry has no
-    public listing (`state()` deliberately omits the keys), hence the private `_all`."""
-    return list(fake.keys._all)
+    """Every listenKey the fake exchange issued, in any state."""
+    return fake.keys.issued()
 
 
 def state_files(directory: Path) -> str:

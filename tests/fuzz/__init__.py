@@ -8,10 +8,8 @@ and Infinity, zero, negative, tiny and huge numbers, nested stream wrappers, uni
 `mutate_text` edits the serialized frame (truncation, character flips, insertions, deletions,
 whitespace, escapes). `frames_from` mixes both with odd whole frames and arbitrary text.
 
-Finite magnitudes stay at or below 1e299 in stream frames and 1e15 in REST bodies (`FRAME`,
-`REST`): larger finite values are accepted by the decoders and then overflow the engine's exact
-sums on a resync; that is pinned by an xfail test of `test_fuzz_replay.py`, not fuzzed here.
-Non-finite values (`NaN`, `Infinity`, `"1e400"`) are fuzzed everywhere.
+Finite magnitudes up to the float range and non-finite values (`NaN`, `Infinity`, `"1e400"`)
+are fuzzed everywhere (`FRAME` for stream frames, `REST` for REST bodies: one palette).
 """
 
 from __future__ import annotations
@@ -118,7 +116,9 @@ BAD_NUMBER_STRINGS = (
     "1e-400",
 )
 #: Finite numbers a decoder must take or reject cleanly.
-ODD_NUMBERS: tuple[Any, ...] = (0, -1, -0.0, 1e-300, 5e-324, 1e15, -1e15, 10**20, 2**63, 1e299)
+ODD_NUMBERS: tuple[Any, ...] = (
+    0, -1, -0.0, 1e-300, 5e-324, 1e15, -1e15, 10**20, 2**63, 1e299, 1e308, -1e308
+)
 
 
 def make_leaves(max_abs: float) -> st.SearchStrategy[Any]:
@@ -164,10 +164,8 @@ class Palette:
         return cls(leaf, make_json_values(leaf))
 
 
-#: For stream frames: finite numbers up to 1e299.
-FRAME = Palette.up_to(1e299)
-#: For REST bodies: magnitudes up to 1e15 (see the module docstring).
-REST = Palette.up_to(1e15)
+#: For stream frames and REST bodies: every finite magnitude.
+FRAME = REST = Palette.up_to(1.7e308)
 
 #: Unicode to splice into strings: NUL, combining marks, full-width letters, RTL, emoji,
 #: escapes-looking text and quotes.

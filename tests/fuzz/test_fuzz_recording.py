@@ -3,7 +3,7 @@ lines of the bundled recordings, and `read_recording` on mutated files — damag
 UTF-8, a byte-order mark, gzip files cut short or with a damaged trailer.
 
 The contract: `RecordingError` (naming the file and line) is the only exception, and what parses
-is a well-formed line. The xfail tests pin damaged files that currently escape as another type.
+is a well-formed line. The tests at the end pin damaged files that once escaped as another type.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def test_every_bundled_recording_reads_whole() -> None:
         assert lines is not None and len(lines) == len(_raw_lines(name)) - 1
 
 
-# ------------------------------------------------------------------ known escapes (bugs)
+# ---------------------------------------------------- regressions: escapes fuzzing found (fixed)
 META = json.dumps(META_LINES[0]) + "\n"
 
 
@@ -167,26 +167,27 @@ def _flipped_gzip() -> bytes:
     return raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1 :]
 
 
-def _known_bug(raw: bytes, raises: type[BaseException], reason: str) -> Any:
-    return pytest.param(raw, marks=pytest.mark.xfail(strict=True, raises=raises, reason=reason))
+def _regression(raw: bytes, raised: type[BaseException], what: str) -> Any:
+    """A damaged file that once escaped as `raised` (`what`); now a RecordingError."""
+    return pytest.param(raw)
 
 
 @pytest.mark.parametrize(
     "raw",
     [
-        _known_bug(
+        _regression(
             _flipped_gzip(),
             zlib.error,
             "recording._numbered_objects does not catch zlib.error, raised by gzip for a damaged"
             " deflate stream inside a .gz recording",
         ),
-        _known_bug(
+        _regression(
             (META + '{"kind":"note","t":' + "1" * 5000 + ',"text":"x"}\n').encode(),
             ValueError,
             "recording._numbered_objects catches only JSONDecodeError; json.loads raises a plain"
             " ValueError for an integer literal over 4300 digits",
         ),
-        _known_bug(
+        _regression(
             (
                 META
                 + '{"kind":"ws","t":1,"conn":"market","data":'
@@ -202,4 +203,4 @@ def _known_bug(raw: bytes, raises: type[BaseException], reason: str) -> Any:
     ids=["zlib-error", "int-over-4300-digits", "deep-nesting"],
 )
 def test_damaged_file_is_a_recording_error(raw: bytes) -> None:
-    read_all(raw)
+    assert read_all(raw) is None

@@ -167,13 +167,7 @@ def test_account_update_translates_to_the_wallets_and_legs_it_carries(
     assert list(out.events) == expected
 
 
-# ------------------------------------------------------------------ known escapes (bugs)
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="user_events._event_time: str.isdigit() is true for '²' (and other unicode digits)"
-    " but int('²') raises ValueError, so an unknown event with such an E escapes",
-)
+# ---------------------------------------------------- regressions: escapes fuzzing found (fixed)
 @pytest.mark.parametrize("when", ["\u00b2", "\u2460", "1\u00b2"])
 def test_unknown_event_with_a_unicode_digit_time_is_counted_not_raised(when: str) -> None:
     out = check_translation({"e": "SOMETHING_NEW", "E": when}, Mode.USDM)
