@@ -307,7 +307,7 @@ class AlertPolicy:
             case Tick():
                 return self.on_tick(now_ms)
             case Seen(source):
-                return self._on_seen(source, now_ms)
+                return self.seen(source, now_ms)
             case Watch(sources):
                 return self._on_watch(sources, now_ms)
             case Drift():
@@ -335,7 +335,8 @@ class AlertPolicy:
             return _NOTHING
         self._fresh = True
         out: list[AlertIntent] = []
-        escalated = self._evaluate(risk, now_ms, out)
+        # Below the first line with nothing raised, the ladder has nothing to do (the usual tick).
+        escalated = (self._level or risk >= self._lines[0]) and self._evaluate(risk, now_ms, out)
         low = self._rise.push(risk, now_ms)
         rise = risk - low
         if rise >= self.config.rapid_rise:
@@ -350,6 +351,11 @@ class AlertPolicy:
         return tuple(out) if out else _NOTHING
 
     def on_tick(self, now_ms: int) -> tuple[AlertIntent, ...]:
+        """The once-a-second clock: staleness, and the dwell/repeat timers of a raised level."""
+        if self._blind_since is None and not (self._fresh and self._level):
+            seen = self._seen  # the common case: in sight, nothing raised; nothing to build
+            if not seen or min(seen.values()) >= now_ms - self.config.stale_after_ms:
+                return _NOTHING
         out: list[AlertIntent] = []
         self._check_sight(now_ms, out)
         if self._fresh and self._level and self._risk is not None:
@@ -419,16 +425,22 @@ class AlertPolicy:
             self._unseen.add(new)
         return self._restore_if_sighted(now_ms)
 
-    def _on_seen(self, source: str, now_ms: int) -> tuple[AlertIntent, ...]:
-        if source not in self._seen:
+    def seen(self, source: str, now_ms: int) -> tuple[AlertIntent, ...]:
+        """`step(Seen(source))` without the event object (called for every fresh tick)."""
+        seen = self._seen
+        if source not in seen:
             return _NOTHING
-        self._seen[source] = now_ms
-        self._unseen.discard(source)
+        seen[source] = now_ms
+        if self._unseen:
+            self._unseen.discard(source)
         return self._restore_if_sighted(now_ms) if self._blind_since is not None else _NOTHING
 
     def _stale(self, now_ms: int) -> list[str]:
-        limit = self.config.stale_after_ms
-        return sorted(s for s, t in self._seen.items() if now_ms - t > limit)
+        oldest = now_ms - self.config.stale_after_ms
+        seen = self._seen
+        if not seen or min(seen.values()) >= oldest:
+            return []  # the common case, checked without building anything
+        return sorted(s for s, t in seen.items() if t < oldest)
 
     def _check_sight(self, now_ms: int, out: list[AlertIntent]) -> None:
         if self._blind_since is not None:

@@ -10,20 +10,26 @@ yields a value: a frame not enclosed in `{…}`/`[…]`, or a price that is not 
 number, raises `WireError` — the caller counts it, and the engine state stays unchanged.
 (The frame is not parsed as a whole, so damage outside the held symbols' objects goes unseen.)
 `classify` tells mark, asset-index, index-price, subscription-ack and error frames apart.
+
+A per-symbol stream frame (one `markPriceUpdate` of a held symbol, ~200 bytes, every second per
+symbol: the common live case) is read by `MarkDecoder.read` with one more pattern that matches
+Binance's field order `{"e":…,"E":…,"s":…,"p":…` whole, after checking the frame holds a single
+event; any other layout takes the path above.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from monitor.binance.schemas import (
+    PRICE_MAX,
+    PRICE_MIN,
     BinanceIndexPriceUpdateMsg,
     BinanceSubscriptionAck,
     WireError,
-    plausible_price,
     validate,
 )
 from monitor.engine.events import AssetRates
@@ -59,17 +65,17 @@ def _frame(text: str) -> str:
     return frame
 
 
-def _positive(raw: object, what: str) -> float:
+def _positive(raw: object, what: str, name: str) -> float:
     """A price or rate as a plausible positive float (`schemas.PRICE_MIN` to `PRICE_MAX`);
-    `WireError` otherwise."""
+    `WireError` naming `what` and `name` otherwise (the message is built only then)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise WireError(f"{what}: expected a decimal string, got {raw!r}")
+        raise WireError(f"{what} of {name}: expected a decimal string, got {raw!r}")
     try:
         value = float(raw)
     except (ValueError, OverflowError):
-        raise WireError(f"{what}: not a number: {str(raw)[:40]!r}") from None
-    if not plausible_price(value):
-        raise WireError(f"{what}: not a plausible price: {str(raw)[:40]!r}")
+        raise WireError(f"{what} of {name}: not a number: {str(raw)[:40]!r}") from None
+    if not PRICE_MIN <= value <= PRICE_MAX:
+        raise WireError(f"{what} of {name}: not a plausible price: {str(raw)[:40]!r}")
     return value
 
 
@@ -108,18 +114,34 @@ def _pattern(names: frozenset[str], suffix: str) -> re.Pattern[str] | None:
     return re.compile(f'"s":"({alternation}){re.escape(suffix)}"')
 
 
+#: Frames up to this size may be a single per-symbol event (they are ~200 bytes).
+_SINGLE_MAX = 1024
+
+
+def _single_mark_pattern(names: frozenset[str]) -> re.Pattern[str] | None:
+    """Matches one `markPriceUpdate` object of a held symbol in Binance's field order; group 1 is
+    the symbol, group 2 the mark price."""
+    if not names:
+        return None
+    alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(
+        f'{{"e":"{MARK_EVENT}","E":[0-9]+,"s":"({alternation})","p":"([^"\\\\]*)"'
+    )
+
+
 class MarkDecoder:
     """Decodes market frames for the symbols (and Multi-Assets assets) an account holds.
 
     `symbols` and `assets` are settable: the service updates them when positions change.
     """
 
-    __slots__ = ("_asset_pattern", "_assets", "_symbol_pattern", "_symbols")
+    __slots__ = ("_asset_pattern", "_assets", "_single_pattern", "_symbol_pattern", "_symbols")
 
     def __init__(self, symbols: Iterable[str] = (), assets: Iterable[str] = ()) -> None:
         self._symbols: frozenset[str] = frozenset()
         self._assets: frozenset[str] = frozenset()
         self._symbol_pattern: re.Pattern[str] | None = None
+        self._single_pattern: re.Pattern[str] | None = None
         self._asset_pattern: re.Pattern[str] | None = None
         self.symbols = frozenset(symbols)
         self.assets = frozenset(assets)
@@ -133,6 +155,7 @@ class MarkDecoder:
     def symbols(self, value: Iterable[str]) -> None:
         self._symbols = frozenset(value)
         self._symbol_pattern = _pattern(self._symbols, "")
+        self._single_pattern = _single_mark_pattern(self._symbols)
 
     @property
     def assets(self) -> frozenset[str]:
@@ -151,7 +174,34 @@ class MarkDecoder:
         Takes a raw `markPriceUpdate`, the combined-stream wrapper, `!markPrice@arr` or a COIN-M
         `<pair>@markPrice` array. Symbols not held are skipped without building objects.
         """
+        return self._marks(_frame(text))
+
+    def read(
+        self, text: str
+    ) -> tuple[FrameKind, Sequence[tuple[str, float]], Sequence[AssetRates]]:
+        """Classify a market frame and decode what it carries for the account, stripping and
+        checking the text once: (kind, marks of held symbols, rates of held assets)."""
         frame = _frame(text)
+        single = self._single_pattern
+        if single is not None and len(frame) <= _SINGLE_MAX:
+            match = single.search(frame)
+            if match is not None and frame.count('"e":"') == 1:
+                symbol, raw = match.groups()
+                try:
+                    price = float(raw)
+                except ValueError:
+                    price = 0.0  # named in the error below
+                if not PRICE_MIN <= price <= PRICE_MAX:
+                    price = _positive(raw, "mark price", symbol)  # raises WireError
+                return FrameKind.MARK, [(symbol, price)], ()
+        kind = _classify(frame)
+        if kind is FrameKind.MARK:
+            return kind, self._marks(frame), ()
+        if kind is FrameKind.ASSET_INDEX:
+            return kind, (), self._rates(frame)
+        return kind, (), ()
+
+    def _marks(self, frame: str) -> list[tuple[str, float]]:
         pattern = self._symbol_pattern
         if pattern is None:
             return []
@@ -168,7 +218,7 @@ class MarkDecoder:
             if event is None or price is None:
                 return self._decode_marks_slow(frame)
             if event == MARK_EVENT:
-                found.append((symbol, _positive(price, f"mark price of {symbol}")))
+                found.append((symbol, _positive(price, "mark price", symbol)))
         return found
 
     def _decode_marks_slow(self, frame: str) -> list[tuple[str, float]]:
@@ -176,13 +226,15 @@ class MarkDecoder:
         for item in _payloads(frame):
             symbol = item.get("s")
             if item.get("e") == MARK_EVENT and isinstance(symbol, str) and symbol in self._symbols:
-                found.append((symbol, _positive(item.get("p"), f"mark price of {symbol}")))
+                found.append((symbol, _positive(item.get("p"), "mark price", symbol)))
         return found
 
     # ------------------------------------------------------------------ asset index (Multi-Assets)
     def decode_asset_index(self, text: str) -> list[AssetRates]:
         """Bid/ask conversion rates (`B`/`A`) of held assets from an `assetIndexUpdate` frame."""
-        frame = _frame(text)
+        return self._rates(_frame(text))
+
+    def _rates(self, frame: str) -> list[AssetRates]:
         pattern = self._asset_pattern
         if pattern is None:
             return []
@@ -217,7 +269,7 @@ class MarkDecoder:
 
 def _rates(asset: str, bid: object, ask: object) -> AssetRates:
     return AssetRates(
-        asset, _positive(bid, f"bid rate of {asset}"), _positive(ask, f"ask rate of {asset}")
+        asset, _positive(bid, "bid rate", asset), _positive(ask, "ask rate", asset)
     )
 
 
@@ -227,13 +279,16 @@ def decode_index_prices(text: str) -> list[tuple[str, float]]:
     for item in _payloads(_frame(text)):
         if item.get("e") == INDEX_PRICE_EVENT:
             msg = validate(BinanceIndexPriceUpdateMsg, item, INDEX_PRICE_EVENT)
-            found.append((msg.i, _positive(msg.p, f"index price of {msg.i}")))
+            found.append((msg.i, _positive(msg.p, "index price", msg.i)))
     return found
 
 
 def classify(text: str) -> FrameKind:
     """The kind of a market-connection frame, read from its first `"e"` where it has one."""
-    frame = _frame(text)
+    return _classify(_frame(text))
+
+
+def _classify(frame: str) -> FrameKind:
     event = _string_at(frame, '"e":"', 0, len(frame))
     if event is not None and "\\" not in frame:
         return _KINDS.get(event, FrameKind.UNKNOWN)

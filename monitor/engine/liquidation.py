@@ -24,13 +24,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypedDict
 
 from monitor.engine.contracts import maint_margin, notional, unrealized_pnl
+from monitor.engine.curve import PoolCurve
 from monitor.engine.model import AccountState, Contract, ContractKind, Mode, Position
-from monitor.engine.risk import RiskSnapshot
-from monitor.engine.valuation import Move, evaluate
+from monitor.engine.valuation import Move
 
 #: Distances are searched for price factors s in this range (moves of −90 % … +90 %).
 DISTANCE_RANGE = (0.1, 1.9)
@@ -76,12 +76,12 @@ class _Scenario:
     underlying: str | None = None
     symbol: str | None = None  # when set, only this symbol's mark moves (a liquidation price)
 
-    def snapshot(self, state: AccountState, s: float) -> RiskSnapshot:
-        if self.symbol is None:
-            return evaluate(state, Move(s, self.underlying))
-        marks = dict(state.marks)
-        marks[self.symbol] *= s
-        return evaluate(replace(state, marks=marks))
+    def curve(self, state: AccountState) -> PoolCurve:
+        return PoolCurve(
+            state,
+            lambda contract: self.leg_moves(state, contract),
+            lambda asset: self.asset_moves(state, asset),
+        )
 
     def leg_moves(self, state: AccountState, contract: Contract) -> bool:
         if self.symbol is not None:
@@ -99,66 +99,69 @@ class _Scenario:
 # Health along a move
 
 
-def _health(
-    state: AccountState, scenario: _Scenario, s: float, risk: float
-) -> dict[str, float]:
-    """Per pool, H(s) = risk·E − T·MM, times s when the pool's unit moves (keeps it linear)."""
-    out: dict[str, float] = {}
-    for pool in scenario.snapshot(state, s).pools:
-        h = risk * pool.equity - pool.threshold * pool.maint_margin
-        out[pool.key] = h * s if scenario.asset_moves(state, pool.unit) else h
-    return out
+class _Health:
+    """Per pool, H(s) = risk·E − T·MM, times s when the pool's unit moves (keeps it linear).
 
+    Built once per scenario (`PoolCurve` reads the state once); `live` holds the pools with
+    anything at stake (an empty pool has equity 0 and MM 0, and risk 0).
+    """
 
-def _live_pools(state: AccountState, scenario: _Scenario) -> set[str]:
-    """Pools with anything at stake (an empty pool has equity 0 and MM 0, and risk 0)."""
-    snap = scenario.snapshot(state, 1.0)
-    return {p.key for p in snap.pools if p.equity != 0.0 or p.maint_margin != 0.0}
+    def __init__(self, state: AccountState, scenario: _Scenario, risk: float) -> None:
+        self._curve = curve = scenario.curve(state)
+        self._risk = risk
+        self._pools = [
+            (p.key, p.threshold, scenario.asset_moves(state, p.unit)) for p in curve.pools
+        ]
+        self.live = {
+            key
+            for (key, _, _), (eq, mm) in zip(self._pools, curve.at(1.0), strict=True)
+            if eq != 0.0 or mm != 0.0
+        }
+
+    def __call__(self, s: float) -> dict[str, float]:
+        risk = self._risk
+        out: dict[str, float] = {}
+        for (key, threshold, scaled), (eq, mm) in zip(self._pools, self._curve.at(s), strict=True):
+            h = risk * eq - threshold * mm
+            out[key] = h * s if scaled else h
+        return out
 
 
 def _solve_piece(
-    state: AccountState,
-    scenario: _Scenario,
-    risk: float,
-    key: str,
-    ends: tuple[tuple[float, float], tuple[float, float]],
+    health: _Health, key: str, ends: tuple[tuple[float, float], tuple[float, float]]
 ) -> float:
     """The root of pool `key` on the piece (a, H(a) > 0) → (b, H(b) ≤ 0)."""
     (a, ha), (b, hb) = ends
     if hb == 0.0:
         return b
     root = a + (b - a) * ha / (ha - hb)
-    h = _health(state, scenario, root, risk)[key]
+    h = health(root)[key]
     if abs(h) <= _LINEAR_TOL * max(abs(ha), abs(hb)):
         return root
-    return _bisect(state, scenario, risk, key, a, b)
+    return _bisect(health, key, a, b)
 
 
-def _bisect(
-    state: AccountState, scenario: _Scenario, risk: float, key: str, safe: float, unsafe: float
-) -> float:
+def _bisect(health: _Health, key: str, safe: float, unsafe: float) -> float:
     """Bisection between a point where pool `key` is above zero and one where it is not."""
     for _ in range(200):
         mid = 0.5 * (safe + unsafe)
         if mid in (safe, unsafe):
             break
-        if _health(state, scenario, mid, risk)[key] > 0.0:
+        if health(mid)[key] > 0.0:
             safe = mid
         else:
             unsafe = mid
     return 0.5 * (safe + unsafe)
 
 
-def _walk(
-    state: AccountState, scenario: _Scenario, risk: float, points: Sequence[float], live: set[str]
-) -> float | None:
+def _walk(health: _Health, points: Sequence[float]) -> float | None:
     """First s along `points` (starting at 1, outward) where a live pool reaches zero health."""
-    prev_s, prev = points[0], _health(state, scenario, points[0], risk)
+    prev_s, prev = points[0], health(points[0])
     for s in points[1:]:
-        cur = _health(state, scenario, s, risk)
+        cur = health(s)
         roots = [
-            _solve_piece(state, scenario, risk, key, ((prev_s, prev[key]), (s, cur[key])))
-            for key in live
+            _solve_piece(health, key, ((prev_s, prev[key]), (s, cur[key])))
+            for key in health.live
             if cur[key] <= 0.0
         ]
         if roots:
@@ -172,16 +175,16 @@ def _search(
 ) -> Distance:
     if not risk > 0.0:
         raise ValueError(f"threshold risk must be positive, got {risk!r}")
-    live = _live_pools(state, scenario)
-    now = _health(state, scenario, 1.0, risk)
-    if any(now[key] <= 0.0 for key in live):
+    health = _Health(state, scenario, risk)
+    now = health(1.0)
+    if any(now[key] <= 0.0 for key in health.live):
         return Distance(0.0, 0.0)
     lo, hi = bounds
     cuts = _breakpoints(state, scenario)
     down = [1.0, *sorted((p for p in cuts if lo < p < 1.0), reverse=True), lo]
     up = [1.0, *sorted(p for p in cuts if 1.0 < p < hi), hi]
-    s_down = _walk(state, scenario, risk, down, live)
-    s_up = _walk(state, scenario, risk, up, live)
+    s_down = _walk(health, down)
+    s_up = _walk(health, up)
     return Distance(
         None if s_down is None else s_down - 1.0, None if s_up is None else s_up - 1.0
     )
@@ -300,27 +303,24 @@ def distance_scan(
     at or below zero, then bisects that cell. Slower, and may step over a dip narrower than a
     grid cell; `distance` does not.
     """
-    scenario = _Scenario(underlying=underlying)
-    live = _live_pools(state, scenario)
-    if any(h <= 0.0 for k, h in _health(state, scenario, 1.0, threshold_risk).items() if k in live):
+    health = _Health(state, _Scenario(underlying=underlying), threshold_risk)
+    if any(h <= 0.0 for k, h in health(1.0).items() if k in health.live):
         return Distance(0.0, 0.0)
     found = []
     for end in DISTANCE_RANGE:
         grid = [1.0 + (end - 1.0) * i / steps for i in range(1, steps + 1)]
-        found.append(_scan(state, scenario, threshold_risk, grid, live))
+        found.append(_scan(health, grid))
     down, up = (None if s is None else s - 1.0 for s in found)
     return Distance(down, up)
 
 
-def _scan(
-    state: AccountState, scenario: _Scenario, risk: float, grid: list[float], live: set[str]
-) -> float | None:
+def _scan(health: _Health, grid: list[float]) -> float | None:
     safe = 1.0
     for s in grid:
-        health = _health(state, scenario, s, risk)
-        hit = [k for k in live if health[k] <= 0.0]
+        at = health(s)
+        hit = [k for k in health.live if at[k] <= 0.0]
         if hit:
-            roots = [_bisect(state, scenario, risk, k, safe, s) for k in hit]
+            roots = [_bisect(health, k, safe, s) for k in hit]
             return min(roots, key=lambda r: abs(r - 1.0))
         safe = s
     return None
@@ -419,11 +419,34 @@ def _closed_form(
 def _self_consistent(
     contract: Contract, legs: list[Position], rest: float, mark: float
 ) -> float | None:
-    """Of every bracket combination, the positive self-consistent price nearest the mark."""
+    """Of every bracket combination, the positive self-consistent price nearest the mark.
+
+    `_price_with` for each combination, with the per-leg terms computed once (this runs for
+    every hedged pair whose fixed-point iteration cycles, on every alert).
+    """
+    table = contract.brackets
+    tiers = range(len(table))
+    mm_terms = [[abs(p.qty) * table.mmrs[k] for k in tiers] for p in legs]
+    net = sum(p.qty for p in legs)
+    linear = contract.kind is ContractKind.LINEAR
+    cs = contract.contract_size
+    entries = (
+        sum(p.qty * p.entry_price for p in legs)
+        if linear
+        else cs * sum(p.qty / p.entry_price for p in legs)
+    )
     found = []
-    for picks in itertools.product(range(len(contract.brackets)), repeat=len(legs)):
-        price = _price_with(contract, legs, picks, rest)
-        if price is not None and price > 0.0 and _consistent(contract, legs, picks, price):
+    for picks in itertools.product(tiers, repeat=len(legs)):
+        cum = sum(table.cums[k] for k in picks)
+        size_mmr = sum(terms[k] for terms, k in zip(mm_terms, picks, strict=True))
+        if linear:
+            num, den = rest + cum - entries, size_mmr - net
+        else:
+            num, den = cs * (size_mmr + net), rest + cum + entries
+        if den == 0.0:
+            continue
+        price = num / den
+        if price > 0.0 and _consistent(contract, legs, picks, price):
             found.append(price)
     return min(found, key=lambda p: abs(p - mark)) if found else None
 

@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.binance.marks import FrameKind, MarkDecoder, classify
+from monitor.binance.marks import FrameKind, MarkDecoder
 from monitor.binance.schemas import REST_SCHEMAS, WireError
 from monitor.binance.snapshot import build_state
 from monitor.binance.user_events import ServiceSignal, translate_frame
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
-from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine, frame_data
+from monitor.feed.recording import Line, Meta, RestLine, WsLine, frame_data
 
 #: Paths whose refresh only moves prices, rates or account-level figures (targeted events).
 REFRESH_ONLY = frozenset(
@@ -64,6 +64,7 @@ class Replay:
     last_signals: list[ServiceSignal] = field(default_factory=list)
     _pending: list[RestLine] = field(default_factory=list)
     _decoder: MarkDecoder = field(default_factory=MarkDecoder)
+    _mark_keys: dict[str, str] = field(default_factory=dict)  # symbol → "mark:SYMBOL"
 
     @property
     def mode(self) -> Mode | None:
@@ -74,14 +75,17 @@ class Replay:
     def feed(self, line: Line) -> None:
         """Apply one recording line."""
         self.fresh.clear()
-        self.last_signals.clear()
-        self.last_t = max(self.last_t, line.t)
-        if isinstance(line, RestLine):
-            self._pending.append(line)
-            return
-        if isinstance(line, NoteLine):
+        if self.last_signals:
+            self.last_signals.clear()
+        if line.t > self.last_t:
+            self.last_t = line.t
+        if line.__class__ is not WsLine:
+            if isinstance(line, RestLine):
+                self._pending.append(line)
             return  # notes never split a group of REST lines
-        self.flush()
+        assert isinstance(line, WsLine)
+        if self._pending:
+            self.flush()
         if self.book is None:
             self.counters["ws_before_snapshot"] += 1
             return
@@ -172,19 +176,23 @@ class Replay:
         assert book is not None
         text = line.text if line.text is not None else json.dumps(line.data, separators=(",", ":"))
         try:
-            kind = classify(text)
-            if kind is FrameKind.MARK:
-                for symbol, price in self._decoder.decode(text):
-                    book.on_mark(symbol, price)
-                    self.fresh.append(f"mark:{symbol}")
-            elif kind is FrameKind.ASSET_INDEX:
-                for rates in self._decoder.decode_asset_index(text):
-                    book.apply(rates)
-            else:
-                self.counters[f"market_{kind.value}_frames"] += 1
-                return
+            kind, marks, rates = self._decoder.read(text)
         except WireError:
             self.counters["market_decode_errors"] += 1
+            return
+        if kind is FrameKind.MARK:
+            keys = self._mark_keys
+            for symbol, price in marks:
+                book.on_mark(symbol, price)
+                key = keys.get(symbol)
+                if key is None:
+                    key = keys[symbol] = f"mark:{symbol}"
+                self.fresh.append(key)
+        elif kind is FrameKind.ASSET_INDEX:
+            for item in rates:
+                book.apply(item)
+        else:
+            self.counters[f"market_{kind.value}_frames"] += 1
             return
         self.counters["market_frames"] += 1
 

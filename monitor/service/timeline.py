@@ -60,13 +60,19 @@ class AlertTimeline:
 
     def feed(self, line: Line) -> list[TimedAlert]:
         """Advance the clock to the line, apply it, and return the alerts it caused."""
-        start = len(self.alerts)
-        self._advance(line.t)
+        alerts = self.alerts
+        start = len(alerts)
+        t = line.t
+        clock = self._clock
+        if clock is None or clock + TICK_MS <= t:
+            self._advance(t)
+        elif t > clock:
+            self._clock = t
         self.replay.feed(line)
-        if isinstance(line, WsLine) and line.conn == "user":
-            self._signals(line.t)
-        self._settle(line.t)
-        return self.alerts[start:]
+        if line.__class__ is WsLine and line.conn == "user":
+            self._signals(t)
+        self._settle(t)
+        return alerts[start:] if len(alerts) > start else []
 
     def flush(self, t: int) -> list[TimedAlert]:
         """Apply the pending group of REST lines now (live hands over complete groups)."""
@@ -85,9 +91,13 @@ class AlertTimeline:
         book = replay.book
         if book is None:
             return
-        self._watch(t)
+        if replay.held_symbols is not self._held:
+            self._watch(t)
+        policy = self.policy
         for source in replay.fresh:
-            self._step(pol.Seen(source), t)
+            seen = policy.seen(source, t)
+            if seen:
+                self._emit(seen)
         if book.state.status != self._status:
             # A status pushed with an exchange signal was alerted as that signal already.
             self._status = book.state.status
@@ -97,7 +107,9 @@ class AlertTimeline:
         if replay.fresh:
             if self.record_risks:
                 self.risks.append((t, book.risk))
-            self._emit(self.policy.on_risk(book.risk, t))
+            decided = policy.on_risk(book.risk, t)
+            if decided:
+                self._emit(decided)
 
     def advance(self, t: int) -> list[TimedAlert]:
         """Let time pass without a line (the live service's once-a-second tick)."""
@@ -130,10 +142,15 @@ class AlertTimeline:
         if self._clock is None:
             self._clock = t
             return
-        while self._clock + TICK_MS <= t:
-            self._clock += TICK_MS
-            self._step(pol.Tick(), self._clock)
-        self._clock = max(self._clock, t)
+        policy = self.policy
+        clock = self._clock
+        while clock + TICK_MS <= t:
+            clock += TICK_MS
+            self._clock = clock
+            ticked = policy.on_tick(clock)
+            if ticked:
+                self._emit(ticked)
+        self._clock = clock if clock > t else t
 
     def _watch(self, t: int) -> None:
         """Watch the marks of the held symbols; O(1) unless the holdings changed."""
