@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.policy import AlertIntent
+from monitor.alerts.policy import AlertIntent, AlertKind, Ladder, Level, rank
 
 
 class State(StrEnum):
@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (dest_id, state, seq);
 """
+
+
+_LADDER_KINDS = tuple(
+    str(k) for k in (AlertKind.LEVEL, AlertKind.REPEAT, AlertKind.DEESCALATION, AlertKind.ALL_CLEAR)
+)
+_LEVELS = frozenset(str(level) for level in Level)
 
 
 def wall_ms() -> int:
@@ -135,6 +141,27 @@ class Outbox:
             db.execute("ROLLBACK")
             raise
         return True
+
+    def ladder(self, account: str) -> Ladder | None:
+        """Where `account`'s alert ladder stood at the last level alert persisted (None: never
+        alerted), so a restarted policy resumes instead of announcing the same level again."""
+        db = self._db
+        row = db.execute(
+            "SELECT kind, level FROM alerts WHERE account = ? AND kind IN (?,?,?,?)"
+            " ORDER BY rowid DESC LIMIT 1",
+            (account, *_LADDER_KINDS),
+        ).fetchone()
+        if row is None:
+            return None
+        peaks = db.execute(
+            "SELECT level FROM alerts WHERE account = ? AND kind = ? AND rowid >"
+            " (SELECT COALESCE(MAX(rowid), 0) FROM alerts WHERE account = ? AND kind = ?)",
+            (account, str(AlertKind.LEVEL), account, str(AlertKind.ALL_CLEAR)),
+        ).fetchall()
+        levels = [Level(level) for (level,) in peaks if level in _LEVELS]
+        peak = max(levels, key=rank) if levels else None
+        kind, level = AlertKind(row[0]), Level(row[1]) if row[1] in _LEVELS else None
+        return Ladder(kind, level, peak)
 
     def _supersede(self, dest_id: str, intent: AlertIntent, now: int) -> None:
         self._db.execute(

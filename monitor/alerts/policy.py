@@ -248,6 +248,16 @@ class _RiseWindow:
         return mins[0][1]
 
 
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """The last level-ladder alert persisted for an account (what `AlertPolicy.resume` reads):
+    its kind, its level, and the highest level raised since the last all-clear."""
+
+    kind: AlertKind
+    level: Level | None
+    peak: Level | None
+
+
 class AlertPolicy:
     """The alert state machine of one account."""
 
@@ -298,6 +308,23 @@ class AlertPolicy:
         return self._blind_since is None and not self._unseen
 
     # ---- entry points ----
+
+    def resume(self, ladder: Ladder, now_ms: int) -> None:
+        """Continue from the ladder a previous run left (after a restart or crash): the level it
+        announced stands, so the same level is not announced again; a lower risk then walks down
+        (de-escalation, all-clear) and a higher one escalates, as if the run had not stopped."""
+        if ladder.kind is AlertKind.ALL_CLEAR:
+            level = 0
+        elif ladder.kind is AlertKind.REPEAT:
+            level = 3
+        else:
+            level = rank(ladder.level)
+        self._level = level
+        self._peak = max(level, rank(ladder.peak)) if level else 0
+        self._deesc_sent = ladder.kind is AlertKind.DEESCALATION
+        self._below_since = None
+        if level == 3:
+            self._emergency_sent_ms = now_ms
 
     def step(self, event: PolicyEvent, now_ms: int) -> tuple[AlertIntent, ...]:
         """Apply one event at `now_ms`; return the intents it causes (usually none)."""

@@ -194,10 +194,21 @@ class Daemon:
             routes = [(d, sender_for(d, telegram_api_base=api_base)) for d in self._destinations()]
             self.worker = DeliveryWorker(self.outbox, routes)
             self._tasks.append(asyncio.create_task(self.worker.run(), name="delivery"))
+            self._resume_ladders(self.outbox)
         for slot in self.slots.values():
             name = f"account {slot.config.name}"
             slot.task = asyncio.create_task(self._supervise(slot), name=name)
         self._tasks.append(asyncio.create_task(self._clock(), name="clock"))
+
+    def _resume_ladders(self, outbox: Outbox) -> None:
+        """Each account's policy continues from the last level alert persisted (a restart does
+        not announce the same level again)."""
+        for name, slot in self.slots.items():
+            ladder = outbox.ladder(name)
+            if ladder is not None:
+                slot.runtime.timeline.policy.resume(ladder, self.now_ms())
+                log.info("account %s: alert ladder resumed at %s (%s)", name,
+                         ladder.level or "no level", ladder.kind)
 
     async def _supervise(self, slot: AccountSlot) -> None:
         """Run the account's feed forever; rebuild it after any failure, with backoff."""

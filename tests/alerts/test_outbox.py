@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.outbox import Outbox, State
-from monitor.alerts.policy import AlertKind, Level
+from monitor.alerts.policy import AlertKind, Ladder, Level
 from tests.alerts.sinks import make_intent, make_message
 
 
@@ -141,3 +141,22 @@ def test_a_failed_transaction_leaves_nothing_behind(outbox: Outbox) -> None:
         outbox.enqueue(make_intent(1), make_message(1), ["d", "d"])
     assert outbox.queued() == 0
     assert outbox.enqueue(make_intent(1), make_message(1), ["d"])
+
+
+def test_ladder_is_the_last_level_alert_with_its_peak(outbox: Outbox) -> None:
+    assert outbox.ladder("alice") is None
+    sequence = [
+        (AlertKind.LEVEL, Level.WARNING),
+        (AlertKind.LEVEL, Level.CRITICAL),
+        (AlertKind.RAPID, Level.CRITICAL),  # not part of the ladder
+        (AlertKind.DEESCALATION, Level.WARNING),
+    ]
+    for n, (kind, level) in enumerate(sequence):
+        outbox.enqueue(make_intent(n, kind=kind, level=level), make_message(n), ["d"])
+    outbox.enqueue(make_intent(9, level=Level.EMERGENCY, account="bob"), make_message(9), ["d"])
+    assert outbox.ladder("alice") == Ladder(AlertKind.DEESCALATION, Level.WARNING, Level.CRITICAL)
+    outbox.enqueue(make_intent(10, kind=AlertKind.ALL_CLEAR, level=None), make_message(10), ["d"])
+    assert outbox.ladder("alice") == Ladder(AlertKind.ALL_CLEAR, None, None)
+    outbox.enqueue(make_intent(11, level=Level.WARNING), make_message(11), ["d"])
+    assert outbox.ladder("alice") == Ladder(AlertKind.LEVEL, Level.WARNING, Level.WARNING)
+    assert outbox.ladder("bob") == Ladder(AlertKind.LEVEL, Level.EMERGENCY, Level.EMERGENCY)

@@ -14,6 +14,7 @@ from monitor.alerts.policy import (
     AlertKind,
     AlertPolicy,
     Drift,
+    Ladder,
     Level,
     MarginCall,
     NegativeBalance,
@@ -109,6 +110,35 @@ def test_re_escalation_rearms_the_deescalation_notice() -> None:
 def test_deescalation_lands_on_the_level_current_when_the_dwell_ends() -> None:
     script = merged(risks((0, 0.97), (10, 0.90), (12, 0.75)), ticks(1, 20))
     assert run(script) == [(0, "level", "emergency"), (15, "deescalation", "warning")]
+
+
+def _resumed(kind: AlertKind, level: Level | None, peak: Level | None) -> AlertPolicy:
+    policy = AlertPolicy("alice")
+    policy.resume(Ladder(kind, level, peak), 0)
+    return policy
+
+
+def test_a_resumed_ladder_does_not_announce_its_level_again() -> None:
+    """After a restart, the level the last run announced stands."""
+    policy = _resumed(AlertKind.LEVEL, Level.CRITICAL, Level.CRITICAL)
+    assert run(merged(risks((0, 0.86), (5, 0.87)), ticks(1, 30)), policy) == []
+    assert policy.level is Level.CRITICAL
+
+
+def test_a_resumed_ladder_walks_down_and_up_as_if_never_stopped() -> None:
+    down = _resumed(AlertKind.LEVEL, Level.CRITICAL, Level.CRITICAL)
+    assert run(merged(risks((0, 0.40)), ticks(1, 10)), down) == [(5, "all_clear", None)]
+    up = _resumed(AlertKind.DEESCALATION, Level.WARNING, Level.EMERGENCY)
+    assert run(merged(risks((0, 0.90), (3, 0.88)), ticks(1, 10)), up) == [
+        (0, "level", "critical"),
+    ]
+    cleared = _resumed(AlertKind.ALL_CLEAR, None, None)
+    assert run(risks((0, 0.72)), cleared) == [(0, "level", "warning")]
+
+
+def test_a_resumed_emergency_repeats_a_minute_after_the_restart() -> None:
+    policy = _resumed(AlertKind.REPEAT, Level.EMERGENCY, Level.EMERGENCY)
+    assert run(merged(risks((0, 0.97)), ticks(1, 70)), policy) == [(60, "repeat", "emergency")]
 
 
 def test_emergency_repeats_every_minute_while_it_holds() -> None:
