@@ -37,7 +37,6 @@ class _Leg:
     entry: float
     cs: float
     mark: float
-    moves: bool
     brackets: BracketTable
     wallet: float  # isolated wallet
 
@@ -46,7 +45,6 @@ class _Leg:
 class _Asset:
     sums: int  # index into the per-asset sums (-1: no leg settles in it)
     base: float  # cross wallet, or the Portfolio Margin net balance before uPnL
-    moves: bool
     bid: float
     ask: float
     price: float  # Portfolio Margin asset index price
@@ -54,26 +52,18 @@ class _Asset:
     loan_mm: float  # Portfolio Margin margin loan x the margin-loan MMR
 
 
-class PoolCurve:
-    """(equity, MM) of every pool of `state` at price factor s.
+class CurveData:
+    """The state read once: legs, assets and pools, shared by the curves of every scenario."""
 
-    `leg_moves(contract)`: whether that contract's mark scales with s; `asset_moves(asset)`:
-    whether that asset's conversion rate or index price does (Multi-Assets, Portfolio Margin).
-    """
-
-    def __init__(
-        self,
-        state: AccountState,
-        leg_moves: Callable[[Contract], bool],
-        asset_moves: Callable[[str], bool],
-    ) -> None:
+    def __init__(self, state: AccountState) -> None:
         mode = state.mode
-        self._unified = mode in (Mode.USDM_MULTI_ASSETS, Mode.PORTFOLIO_MARGIN)
-        self._pm = mode is Mode.PORTFOLIO_MARGIN
-        self._open_loss = state.open_loss_usd
+        self.unified = mode in (Mode.USDM_MULTI_ASSETS, Mode.PORTFOLIO_MARGIN)
+        self.pm = mode is Mode.PORTFOLIO_MARGIN
+        self.open_loss = state.open_loss_usd
         sums_of: dict[str, int] = {}
         isolated: list[PoolInfo] = []
-        legs: list[_Leg] = []
+        self.legs: list[_Leg] = []
+        self.contracts: list[Contract] = []
         for pos in state.positions.values():
             if pos.qty == 0:
                 continue
@@ -84,7 +74,8 @@ class PoolCurve:
                 isolated.append(PoolInfo(f"{pos.symbol}:{pos.side}", contract.settle_asset, 1.0))
             else:
                 index = sums_of.setdefault(contract.settle_asset, len(sums_of))
-            legs.append(
+            self.contracts.append(contract)
+            self.legs.append(
                 _Leg(
                     index,
                     own,
@@ -94,22 +85,20 @@ class PoolCurve:
                     pos.entry_price,
                     contract.contract_size,
                     state.marks[pos.symbol],
-                    leg_moves(contract),
                     contract.brackets,
                     pos.isolated_wallet,
                 )
             )
         held = {a for a, rec in state.assets.items() if rec.holds(mode)}
-        names = sorted(set(sums_of) | held)
+        self.names = sorted(set(sums_of) | held)
         loan_mmr = state.margin_loan_mmr()
-        assets: list[_Asset] = []
-        for name in names:
+        self.assets: list[_Asset] = []
+        for name in self.names:
             rec = state.assets.get(name) or Asset(name)
-            assets.append(
+            self.assets.append(
                 _Asset(
                     sums_of.get(name, -1),
-                    rec.pm_base if self._pm else rec.cross_wallet,
-                    asset_moves(name),
+                    rec.pm_base if self.pm else rec.cross_wallet,
                     rec.bid_rate,
                     rec.ask_rate,
                     rec.index_price,
@@ -117,25 +106,45 @@ class PoolCurve:
                     rec.loan * loan_mmr,
                 )
             )
-        self._legs = legs
-        self._assets = assets
-        self._n_sums = len(sums_of)
-        self._n_isolated = len(isolated)
-        if self._unified:
+        self.n_sums = len(sums_of)
+        self.n_isolated = len(isolated)
+        if self.unified:
             self.pools: tuple[PoolInfo, ...] = (
                 *isolated,
-                PoolInfo("USD", "USD", 1.05 if self._pm else 1.0),
+                PoolInfo("USD", "USD", 1.05 if self.pm else 1.0),
             )
         else:
-            self.pools = (*isolated, *(PoolInfo(name, name, 1.0) for name in names))
+            self.pools = (*isolated, *(PoolInfo(name, name, 1.0) for name in self.names))
+
+
+class PoolCurve:
+    """(equity, MM) of every pool of `state` at price factor s.
+
+    `leg_moves(contract)`: whether that contract's mark scales with s; `asset_moves(asset)`:
+    whether that asset's conversion rate or index price does (Multi-Assets, Portfolio Margin).
+    `data`: the state already read (`CurveData(state)`), when several scenarios share it.
+    """
+
+    def __init__(
+        self,
+        state: AccountState,
+        leg_moves: Callable[[Contract], bool],
+        asset_moves: Callable[[str], bool],
+        data: CurveData | None = None,
+    ) -> None:
+        self._data = data = data or CurveData(state)
+        self.pools = data.pools
+        self._legs = list(zip(data.legs, [leg_moves(c) for c in data.contracts], strict=True))
+        self._assets = list(zip(data.assets, [asset_moves(n) for n in data.names], strict=True))
 
     def at(self, s: float) -> list[tuple[float, float]]:
         """(equity, MM) per pool at factor `s`, in the order of `pools`."""
-        upnls = [0.0] * self._n_sums
-        mms = [0.0] * self._n_sums
-        isolated: list[tuple[float, float]] = [(0.0, 0.0)] * self._n_isolated
-        for leg in self._legs:
-            mark = leg.mark * s if leg.moves else leg.mark
+        data = self._data
+        upnls = [0.0] * data.n_sums
+        mms = [0.0] * data.n_sums
+        isolated: list[tuple[float, float]] = [(0.0, 0.0)] * data.n_isolated
+        for leg, moves in self._legs:
+            mark = leg.mark * s if moves else leg.mark
             q = leg.qty
             if leg.linear:
                 upnl = q * (mark - leg.entry)
@@ -151,20 +160,21 @@ class PoolCurve:
             else:
                 upnls[leg.sums] += upnl
                 mms[leg.sums] += mm
-        if not self._unified:
+        if not data.unified:
             out = isolated
-            for asset in self._assets:
+            for asset, _ in self._assets:
                 j = asset.sums
                 upnl, mm = (upnls[j], mms[j]) if j >= 0 else (0.0, 0.0)
                 out.append((asset.base + upnl, mm))
             return out
+        pm = data.pm
         total_eq = total_mm = 0.0
-        for asset in self._assets:
+        for asset, moves in self._assets:
             j = asset.sums
             upnl, mm = (upnls[j], mms[j]) if j >= 0 else (0.0, 0.0)
-            f = s if asset.moves else 1.0
+            f = s if moves else 1.0
             x = asset.base + upnl
-            if self._pm:
+            if pm:
                 price = asset.price * f
                 usd = x * price
                 if usd <= 0:
@@ -180,7 +190,7 @@ class PoolCurve:
                 mm_value = mm * ask
             total_eq += value
             total_mm += mm_value
-        if self._pm:
-            total_eq -= self._open_loss
+        if pm:
+            total_eq -= data.open_loss
         isolated.append((total_eq, total_mm))
         return isolated

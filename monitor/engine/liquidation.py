@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from monitor.engine.contracts import maint_margin, notional, unrealized_pnl
-from monitor.engine.curve import PoolCurve
+from monitor.engine.curve import CurveData, PoolCurve
 from monitor.engine.model import AccountState, Contract, ContractKind, Mode, Position
 from monitor.engine.valuation import Move
 
@@ -76,11 +76,12 @@ class _Scenario:
     underlying: str | None = None
     symbol: str | None = None  # when set, only this symbol's mark moves (a liquidation price)
 
-    def curve(self, state: AccountState) -> PoolCurve:
+    def curve(self, state: AccountState, data: CurveData | None = None) -> PoolCurve:
         return PoolCurve(
             state,
             lambda contract: self.leg_moves(state, contract),
             lambda asset: self.asset_moves(state, asset),
+            data,
         )
 
     def leg_moves(self, state: AccountState, contract: Contract) -> bool:
@@ -106,8 +107,10 @@ class _Health:
     anything at stake (an empty pool has equity 0 and MM 0, and risk 0).
     """
 
-    def __init__(self, state: AccountState, scenario: _Scenario, risk: float) -> None:
-        self._curve = curve = scenario.curve(state)
+    def __init__(
+        self, state: AccountState, scenario: _Scenario, risk: float, data: CurveData | None = None
+    ) -> None:
+        self._curve = curve = scenario.curve(state, data)
         self._risk = risk
         self._pools = [
             (p.key, p.threshold, scenario.asset_moves(state, p.unit)) for p in curve.pools
@@ -171,11 +174,15 @@ def _walk(health: _Health, points: Sequence[float]) -> float | None:
 
 
 def _search(
-    state: AccountState, scenario: _Scenario, risk: float, bounds: tuple[float, float]
+    state: AccountState,
+    scenario: _Scenario,
+    risk: float,
+    bounds: tuple[float, float],
+    data: CurveData | None = None,
 ) -> Distance:
     if not risk > 0.0:
         raise ValueError(f"threshold risk must be positive, got {risk!r}")
-    health = _Health(state, scenario, risk)
+    health = _Health(state, scenario, risk, data)
     now = health(1.0)
     if any(now[key] <= 0.0 for key in health.live):
         return Distance(0.0, 0.0)
@@ -328,12 +335,16 @@ def _scan(health: _Health, grid: list[float]) -> float | None:
 
 def distances(state: AccountState, threshold_risk: float = 1.0) -> DistanceReport:
     """Uniform distance, distance per non-stable underlying held, and the nearest underlying."""
-    by_underlying = {
-        u: distance(state, u, threshold_risk) for u in sorted(held_underlyings(state))
-    }
+    data = CurveData(state)  # read once, shared by every scenario
+
+    def one(underlying: str | None) -> Distance:
+        scenario = _Scenario(underlying=underlying)
+        return _search(state, scenario, threshold_risk, DISTANCE_RANGE, data)
+
+    by_underlying = {u: one(u) for u in sorted(held_underlyings(state))}
     ranked = [(abs(d.nearest), u) for u, d in by_underlying.items() if d.nearest is not None]
     return DistanceReport(
-        uniform=distance(state, None, threshold_risk),
+        uniform=one(None),
         by_underlying=by_underlying,
         nearest_underlying=min(ranked)[1] if ranked else None,
     )
@@ -352,7 +363,9 @@ def held_underlyings(state: AccountState) -> set[str]:
 # Liquidation prices (public)
 
 
-def liquidation_price(state: AccountState, symbol: str, side: str) -> float | None:
+def liquidation_price(
+    state: AccountState, symbol: str, side: str, data: CurveData | None = None
+) -> float | None:
     """Binance's liquidation price of one leg; None where Binance shows "--".
 
     USDⓈ-M / COIN-M: closed form (cross legs of a symbol share one price; isolated legs have
@@ -365,7 +378,7 @@ def liquidation_price(state: AccountState, symbol: str, side: str) -> float | No
         return None
     mark = state.marks[symbol]
     if state.mode in _UNIFIED:
-        found = _search(state, _Scenario(symbol=symbol), 1.0, LP_RANGE).nearest
+        found = _search(state, _Scenario(symbol=symbol), 1.0, LP_RANGE, data).nearest
         return None if found is None else mark * (1.0 + found)
     contract = state.contracts[symbol]
     if pos.isolated:
@@ -378,8 +391,9 @@ def liquidation_price(state: AccountState, symbol: str, side: str) -> float | No
 
 def liquidation_prices(state: AccountState) -> dict[tuple[str, str], float | None]:
     """Liquidation price of every held leg, keyed by (symbol, side)."""
+    data = CurveData(state) if state.mode in _UNIFIED else None
     return {
-        pos.key: liquidation_price(state, pos.symbol, pos.side)
+        pos.key: liquidation_price(state, pos.symbol, pos.side, data)
         for pos in _held(state.positions.values())
     }
 
