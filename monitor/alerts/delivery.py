@@ -12,7 +12,9 @@ chat); `tgram://` is sent by `telegram.TelegramSender`, every other scheme by Ap
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,12 +75,26 @@ def _expand(url: str) -> list[str]:
     return [f"tgram://{token}/{chat}" for chat in chats]
 
 
+@contextmanager
+def _apprise_silenced() -> Iterator[None]:
+    """Apprise logs what it drops while parsing a URL ("Dropped invalid To email (pw@host)"),
+    pieces of the secret included, and config loading runs before our redacting log handler
+    exists; a bad URL is reported by our own (redacted) ValueError instead."""
+    logger = logging.getLogger("apprise")
+    previous, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = previous
+
+
 def destinations(urls_with_tags: Iterable[tuple[str, Iterable[str]]]) -> list[Destination]:
     """Destinations from (URL, tags) pairs; raises ValueError (redacted) on a bad URL."""
     out: list[Destination] = []
-    for url, tags in urls_with_tags:
-        tag_set = frozenset(tags)
-        out.extend(destination(u, tag_set) for u in _expand(url))
+    with _apprise_silenced():
+        for url, tags in urls_with_tags:
+            tag_set = frozenset(tags)
+            out.extend(destination(u, tag_set) for u in _expand(url))
     return out
 
 

@@ -17,8 +17,10 @@ Policy:
 - Loss: after any loss (server close, even 1000/1001; abnormal close; ping timeout; watchdog;
   failed attempt: url() raising, refused, HTTP error, open timeout) the supervisor sleeps
   `backoff.next_delay()` and tries again, forever. The backoff is reset once a connection has
-  stayed up for `stable_after_s` (time, not first message: a server that accepts, sends one
-  error and closes must not be hammered at the base delay). `reconnect()` reconnects at once.
+  delivered data and stayed up for `healthy_after_s`, or stayed up for `stable_after_s` (time,
+  not first message alone: a server that accepts, sends one error and closes must not be
+  hammered at the base delay; but a stream that was delivering is healthy, and its next loss
+  must not wait out a long delay blind). `reconnect()` reconnects at once.
 - Watchdog: no data message for `idle_timeout_s` → `WatchdogFired`, close, reconnect (a gap).
 - Rotation: at `max_age_s` (or on `rotate()`) a new connection is opened while the old keeps
   delivering. Once the new one is open, the old keeps delivering until the new one has
@@ -384,11 +386,15 @@ class StreamSupervisor:
                     return False
                 deadlines.append(active.last_data_mono + cfg.idle_timeout_s)
             if not active.stable:
-                if now - active.opened_mono >= cfg.stable_after_s:
+                up_s = now - active.opened_mono
+                if up_s >= cfg.stable_after_s or (
+                    active.got_frame and up_s >= cfg.healthy_after_s
+                ):
                     active.stable = True
                     self._backoff.reset()
                 else:
-                    deadlines.append(active.opened_mono + cfg.stable_after_s)
+                    ahead = [t for t in (cfg.healthy_after_s, cfg.stable_after_s) if t > up_s]
+                    deadlines.append(active.opened_mono + min(ahead))
             rotating = self._attempt is not None or self._pending is not None
             if self._rotate_request is not None:
                 if rotating:
@@ -494,6 +500,7 @@ class StreamSupervisor:
                     self.stats.count_error("invalid_utf8")
                     continue
                 if conn.state is _State.ACTIVE:
+                    conn.got_frame = True
                     self._deliver(conn, text, t_ms, len(data))
                 elif conn.state is _State.PENDING:
                     conn.buffer.append((text, t_ms, len(data)))

@@ -46,15 +46,18 @@ class StreamConfig:
     #: Closing handshake before the TCP connection is aborted.
     close_timeout_s: float = 2.0
     #: Largest accepted message (websockets `max_size`); a bigger one closes the connection.
-    max_frame_bytes: int = 16 * 2**20
+    #: Binance's largest stream frames (all-market arrays) are ~150 KB.
+    max_frame_bytes: int = 2**20
     #: url() + opening of the new connection of a rotation, before giving up on this overlap.
     rotation_overlap_timeout_s: float = 10.0
     #: Once the new connection of a rotation is open, the old one keeps delivering until the
     #: new one has received its first message, or for at most this long (frames still in
     #: flight on the old connection are not lost).
     rotation_settle_s: float = 1.0
-    #: A connection that stayed up this long resets the reconnect backoff.
+    #: A connection that stayed up this long resets the reconnect backoff ...
     stable_after_s: float = 30.0
+    #: ... as does one that delivered data and stayed up this long.
+    healthy_after_s: float = 5.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -70,8 +73,8 @@ class StreamConfig:
         if self.idle_timeout_s is not None:
             positive["idle_timeout_s"] = self.idle_timeout_s
         bad = [name for name, value in positive.items() if not value > 0]
-        if self.rotation_settle_s < 0 or self.stable_after_s < 0:
-            bad.append("rotation_settle_s/stable_after_s")
+        if self.rotation_settle_s < 0 or self.stable_after_s < 0 or self.healthy_after_s < 0:
+            bad.append("rotation_settle_s/stable_after_s/healthy_after_s")
         if bad:
             raise ValueError(f"stream {self.name!r}: must be positive: {', '.join(bad)}")
 

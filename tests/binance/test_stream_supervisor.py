@@ -447,6 +447,38 @@ async def test_backoff_grows_while_failing_and_resets_after_a_stable_connection(
     assert [c.after_gap for c in connected] == [False, True, True]
 
 
+async def test_a_connection_that_delivered_data_resets_the_backoff_sooner(
+    server: ScriptServer,
+) -> None:
+    """Data plus `healthy_after_s` of uptime is healthy: the next loss reconnects at the base
+    delay, not after a long wait blind (a stream dropped every few seconds stays in sight)."""
+    owner = Owner()
+    delays: list[float] = []
+
+    async def record_sleep(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(0.005)
+
+    urls = Urls(
+        server.url("/refuse"),
+        server.url("/refuse"),
+        server.url("/close1001?hold=0.5"),  # up 0.5 s, no data: not healthy, no reset
+        server.url("/refuse"),
+        server.url("/close1001?after=1&hold=0.5"),  # data, up 0.5 s > healthy_after_s
+        server.url("/counter"),
+    )
+    sup = supervisor(
+        urls,
+        owner,
+        config(stable_after_s=60.0, healthy_after_s=0.25),
+        backoff=Backoff(rng=lambda: 0.0),
+        sleep=record_sleep,
+    )
+    async with running(sup):
+        await until(lambda: urls.calls >= 6 and len(owner.counters()) >= 1, "final connection")
+    assert delays == [0.25, 0.5, 1.0, 2.0, 0.25]
+
+
 async def test_every_kind_of_failed_attempt_is_retried(
     server: ScriptServer, hanging_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:

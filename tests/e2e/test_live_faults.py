@@ -9,6 +9,7 @@ from pathlib import Path
 from monitor import examples
 from monitor.calc import calc_file
 from monitor.feed.recording import WsLine, read_recording
+from monitor.sim.malformed import VARIETIES
 from tests.e2e.harness import FAST, close, running, until
 
 USDM = calc_file(examples.path("usdm"))
@@ -102,8 +103,19 @@ async def test_server_time_skew_resyncs_the_clock(tmp_path: Path) -> None:
 async def test_malformed_frames_are_counted_and_survived(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=30) as s:
         await until(lambda: s.runtime.timeline.replay.counters["market_frames"] > 10, "marks")
-        s.fake.faults.malformed(30, "market")
-        s.fake.faults.malformed(10, "user")
+        small = [v for v in VARIETIES if v != "oversized"]
+        s.fake.faults.malformed(30, "market", varieties=small)
+        s.fake.faults.malformed(10, "user", varieties=small)
+        # A frame over the 1 MiB limit closes that connection (websockets 1009): a gap, then
+        # a reconnect and a resync, never a decoded value.
+        s.fake.faults.malformed(1, "market", varieties=["oversized"])
+
+        def too_big() -> int:
+            feed = s.runtime.feed
+            streams = feed.streams() if feed is not None else []
+            return sum(sup.stats.errors.get("frame_too_big", 0) for _, sup in streams)
+
+        await until(lambda: too_big() == 1, "the oversized frame closing its connection")
         await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
         counters = s.runtime.timeline.replay.counters
         bad = sum(v for k, v in counters.items() if "decode_errors" in k or "unknown" in k)
