@@ -1,0 +1,83 @@
+"""The daemon's configuration for a soak: one account on the simulator, the three sinks, and
+compressed alert timings (short staleness and dwell; no repeats or rapid alerts, which depend on
+wall-clock timing rather than on the price path)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.alerts.policy import PolicyConfig
+
+KEY_ENV = "SOAK_API_KEY"
+SECRET_ENV = "SOAK_API_SECRET"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The `[alerts]` values the soak runs with (seconds)."""
+
+    stale_after_s: float = 4.0
+    dwell_s: float = 1.0
+    repeat_s: float = 86_400.0
+    rapid_rise: float = 1.0
+    hysteresis: float = 0.03
+
+    def policy(self) -> PolicyConfig:
+        """The same settings as the pure policy sees them (for the expected alerts)."""
+        return PolicyConfig(
+            hysteresis=self.hysteresis,
+            dwell_ms=round(self.dwell_s * 1000),
+            repeat_ms=round(self.repeat_s * 1000),
+            rapid_rise=self.rapid_rise,
+            stale_after_ms=round(self.stale_after_s * 1000),
+        )
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(
+    path: Path,
+    *,
+    account: str,
+    sim_base: str,
+    http_port: int,
+    notify_urls: list[str],
+    telegram_api_base: str,
+    state_dir: Path,
+    alerts: AlertSettings,
+) -> Path:
+    """Write the TOML (mode 0600: the notify URLs hold passwords and tokens)."""
+    ws_base = sim_base.replace("http://", "ws://", 1)
+    notify = "".join(f"\n[[notify]]\nurl = {_toml_str(url)}\n" for url in notify_urls)
+    text = f"""
+[[accounts]]
+name = {_toml_str(account)}
+environment = "custom"
+mode = "usdm"
+rest = {_toml_str(sim_base)}
+ws = {_toml_str(ws_base)}
+api_key_env = "{KEY_ENV}"
+api_secret_env = "{SECRET_ENV}"
+
+[alerts]
+stale_after_s = {alerts.stale_after_s}
+dwell_s = {alerts.dwell_s}
+repeat_s = {alerts.repeat_s}
+rapid_rise = {alerts.rapid_rise}
+hysteresis = {alerts.hysteresis}
+telegram_api_base = {_toml_str(telegram_api_base)}
+{notify}
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[state]
+dir = {_toml_str(str(state_dir))}
+"""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fp:
+        fp.write(text)
+    return path

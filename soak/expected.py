@@ -1,0 +1,57 @@
+"""What should fire: the recording through the pure pipeline (`AlertTimeline`, as `replay` does).
+
+Only the ladder alerts are compared with the sinks: `level` (up), `deescalation` and
+`all_clear` (down), keyed by (account, kind, level). Blind, restored, drift, exchange and
+repeat alerts depend on injected faults and timing; they are classified, not matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from monitor.alerts.policy import AlertKind, PolicyConfig
+from monitor.feed.recording import Line, Meta
+from monitor.service.timeline import AlertTimeline
+
+#: The ladder kinds: what the price path alone decides.
+LADDER = (AlertKind.LEVEL, AlertKind.DEESCALATION, AlertKind.ALL_CLEAR)
+UP = "up"
+DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """An alert as matched: account, kind and level (`-` for none)."""
+
+    account: str
+    kind: str
+    level: str
+
+    @property
+    def direction(self) -> str:
+        return UP if self.kind == AlertKind.LEVEL else DOWN
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.level}"
+
+
+def key_of_id(alert_id: str) -> Key | None:
+    """The key of an alert id `account/kind/level/t_ms[/topic]`; None if it is not one."""
+    parts = alert_id.split("/")
+    if len(parts) < 4:
+        return None
+    return Key(parts[0], parts[1], parts[2])
+
+
+def expected_alerts(meta: Meta, lines: Iterable[Line], config: PolicyConfig) -> list[Key]:
+    """The ladder alerts the pure pipeline decides for the recording, in order."""
+    timeline = AlertTimeline(meta, config)
+    out: list[Key] = []
+    for line in lines:
+        for timed in timeline.feed(line):
+            intent = timed.intent
+            if intent.kind in LADDER:
+                level = "-" if intent.level is None else str(intent.level)
+                out.append(Key(intent.account, str(intent.kind), level))
+    return out

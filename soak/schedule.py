@@ -1,0 +1,279 @@
+"""The fault schedule: what to inject when, deterministic for a (path, minutes, seed).
+
+Times are seconds of playback (the recording's clock, which the simulator plays at speed 1).
+Faults avoid the start-up lead, the tail (where deliveries drain), the long `kill` hold (which
+holds only the SIGKILL and the restart) and the last seconds of every hold (kept quiet for the
+state probe there). Silences go into base holds, one each, so the blindness they cause never
+hides a level crossing. Counts scale with the minutes and never fall below the issue's minimums.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from soak.path import PricePath, Segment
+
+#: The malformed varieties sent in bursts (oversized frames go one at a time: each costs the
+#: connection, as a 2 MB frame exceeds the client's 1 MiB limit).
+BURST_VARIETIES = ("truncated", "not_json", "wrong_types", "unknown_event", "wrong_shape")
+REST_STATUSES = (500, 502, 503, 504, 429, 418)
+#: How long before a hold's end the state probe runs, and how much quiet it needs before it.
+PROBE_BEFORE_END_S = 1.0
+QUIET_S = 2.5
+SLOT_S = 0.25
+#: Connection losses per burst on one stream, their spacing, and the quiet after a burst.
+LOSSES_PER_BURST = 2
+LOSS_SPACING_S = 2.5
+STABLE_S = 7.0
+MAX_BURST_S = 10.0
+LOSS_KINDS = ("drop", "rotate")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of the soak at playback second `t_s`."""
+
+    t_s: float
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Scaled fault counts for one run."""
+
+    drops: int
+    expiries: int
+    rotations: int
+    rest_bursts: int
+    skews: int
+    malformed: int
+    oversized: int
+    duplicates: int
+    out_of_order: int
+    burst_size: int = 50
+    #: Upper bound on connection-loss bursts (the daemon's backoff decides how many fit).
+    max_bursts: int = 10_000
+
+
+def plan_for(minutes: float) -> Plan:
+    """Counts for a run of `minutes`: the issue's minimums, more for longer runs."""
+    m = max(minutes, 0.0)
+
+    def at_least(floor: int, per_minute: float) -> int:
+        return max(floor, math.ceil(per_minute * m))
+
+    return Plan(
+        drops=at_least(100, 34),
+        expiries=at_least(10, 4),
+        rotations=at_least(3, 1.5),
+        rest_bursts=at_least(6, 3),
+        skews=at_least(2, 0.5),
+        malformed=at_least(1000, 350),
+        oversized=at_least(3, 1),
+        duplicates=at_least(20, 8),
+        out_of_order=at_least(20, 8),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Daemon-facing durations (seconds)."""
+
+    stale_after_s: float = 4.0
+    silence_s: float = 5.5
+    silence_offset_s: float = 2.0
+    kill_offset_s: float = 3.0
+    restart_after_s: float = 1.0
+    skew_ms: int = 15_000
+    skew_hold_s: float = 6.0
+
+
+def _free(t: float, path: PricePath, blocked: list[tuple[float, float]]) -> bool:
+    for seg in path.segments:
+        if seg.start_s <= t < seg.end_s:
+            if seg.label in ("lead", "kill", "tail"):
+                return False
+            if seg.hold and t >= seg.end_s - QUIET_S:
+                return False
+    return not any(a <= t < b for a, b in blocked)
+
+
+def _spread(n: int, slots: Sequence[float], rng: random.Random) -> list[float]:
+    """`n` times spread evenly over `slots` (with seeded jitter within each share)."""
+    if n <= 0 or not slots:
+        return []
+    share = len(slots) / n
+    return [slots[min(len(slots) - 1, int(i * share + rng.random() * share))] for i in range(n)]
+
+
+def outage_window(path: PricePath, kill: Segment) -> tuple[float, float]:
+    """The SMTP + Telegram outage: about 30 % of the run (40 s to 600 s) around the kill."""
+    total = path.duration_s
+    length = min(600.0, max(40.0, 0.3 * total))
+    kill_t = kill.start_s + Timing().kill_offset_s
+    start = max(path.segments[0].end_s + 2.0, kill_t - 0.6 * length)
+    return start, start + length
+
+
+def build_schedule(
+    path: PricePath,
+    minutes: float,
+    seed: int,
+    user_event_times: Sequence[float],
+    timing: Timing | None = None,
+) -> list[Action]:
+    """Every action of the run, in time order. `user_event_times` are the playback seconds of
+    the recording's user events (what duplicate and out-of-order pushes copy)."""
+    tm = timing or Timing()
+    plan = plan_for(minutes)
+    rng = random.Random(seed * 7919 + 1)
+    actions: list[Action] = []
+    blocked: list[tuple[float, float]] = []
+
+    for seg in path.holds():
+        if seg.label in ("base", "tail"):
+            start = seg.start_s + tm.silence_offset_s
+            conn = "all" if len(blocked) % 2 == 0 else "market"
+            actions.append(Action(start, "silence", {"conn": conn, "seconds": tm.silence_s}))
+            blocked.append((start - 1.0, start + tm.silence_s + 1.5))
+        if seg.label != "lead" and seg.end_s - seg.start_s >= 4.0:
+            actions.append(Action(seg.end_s - PROBE_BEFORE_END_S, "probe", {"hold": seg.label}))
+
+    kill = path.holds("kill")[0]
+    kill_t = kill.start_s + tm.kill_offset_s
+    actions.append(Action(kill_t, "kill"))
+    actions.append(Action(kill_t + tm.restart_after_s, "restart"))
+    down, up = outage_window(path, kill)
+    actions.append(Action(down, "sinks_down"))
+    actions.append(Action(up, "sinks_up"))
+
+    n_slots = int(path.duration_s / SLOT_S)
+    slots = [i * SLOT_S for i in range(n_slots) if _free(i * SLOT_S, path, blocked)]
+
+    actions += _loss_bursts(path, plan, blocked, rng)
+    burst_spans = [(a.t_s - 3.0, a.t_s + 3.0) for a in actions if a.kind in LOSS_KINDS]
+    quiet = [t for t in slots if not any(a <= t < b for a, b in burst_spans)]
+    for t in _spread(plan.expiries, quiet, rng):
+        actions.append(Action(t, "expire_listen_key", {"product": "um"}))
+    for i, t in enumerate(_spread(plan.rest_bursts, slots, rng)):
+        status = REST_STATUSES[i % len(REST_STATUSES)]
+        spec: dict[str, Any] = {"status": status, "count": 2}
+        if status in (418, 429):
+            spec["retry_after_s"] = 1
+        actions.append(Action(t, "rest_errors", spec))
+    skew_slots = [t for t in slots if _free(t + tm.skew_hold_s, path, blocked)]
+    for i, t in enumerate(_spread(plan.skews, skew_slots, rng)):
+        ms = tm.skew_ms if i % 2 == 0 else -tm.skew_ms
+        actions.append(Action(t, "skew_time", {"ms": ms}))
+        actions.append(Action(t + tm.skew_hold_s, "skew_time", {"ms": 0}))
+    bursts = math.ceil(plan.malformed / plan.burst_size)
+    left = plan.malformed
+    for i, t in enumerate(_spread(bursts, slots, rng)):
+        count = min(plan.burst_size, left)
+        left -= count
+        conn = "user" if i % 4 == 3 else "market"
+        actions.append(
+            Action(
+                t,
+                "malformed",
+                {"count": count, "conn": conn, "seed": rng.randrange(1 << 30),
+                 "varieties": list(BURST_VARIETIES)},
+            )
+        )
+    times = sorted(user_event_times)
+    pushes = (("push_duplicate", plan.duplicates, 0), ("push_out_of_order", plan.out_of_order, 2))
+    for kind, n, back in pushes:
+        usable = [t for t in slots if _event_before(times, t, back) is not None]
+        for t in _spread(n, usable, rng):
+            actions.append(Action(t, kind, {"event": _event_before(times, t, back)}))
+    actions.sort(key=lambda a: (a.t_s, a.kind))
+    return actions
+
+
+def _loss_bursts(
+    path: PricePath, plan: Plan, blocked: list[tuple[float, float]], rng: random.Random
+) -> list[Action]:
+    """Connection losses in bursts per stream: `LOSSES_PER_BURST` losses `LOSS_SPACING_S`
+    apart, then `STABLE_S` of peace on that stream, so the daemon's reconnect backoff (reset
+    once a connection delivered data for 5 s, `healthy_after_s`) stays below the staleness
+    limit. Market and user bursts alternate; losses are drops, server rotations (1001) and
+    oversized frames (1009)."""
+    out: list[Action] = []
+    oversized = 0
+    next_free = {"market": 0.0, "user": 0.0}
+    conn = "market"
+    t = path.segments[0].end_s
+    n = 0
+    while t < path.duration_s and n < plan.max_bursts:
+        times = _burst_times(t, path, blocked) if t >= next_free[conn] else None
+        if times is None:
+            t += SLOT_S
+            continue
+        for k, at in enumerate(times):
+            pick = rng.random()
+            if conn == "market" and k == 1 and oversized < plan.oversized:
+                oversized += 1
+                seed = rng.randrange(1 << 30)
+                spec = {"count": 1, "conn": "market", "seed": seed, "varieties": ["oversized"]}
+                out.append(Action(at, "malformed", spec))
+            elif pick < 0.25:
+                out.append(Action(at, "rotate", {"conn": conn}))
+            else:
+                out.append(Action(at, "drop", {"conn": conn}))
+        next_free[conn] = times[-1] + STABLE_S
+        n += 1
+        conn = "user" if conn == "market" else "market"
+        t = times[-1] + LOSS_SPACING_S
+    return out
+
+
+def _burst_times(
+    t: float, path: PricePath, blocked: list[tuple[float, float]]
+) -> list[float] | None:
+    """`LOSSES_PER_BURST` free times from `t`, each at least `LOSS_SPACING_S` after the last,
+    all within `MAX_BURST_S`; None when they do not fit there."""
+    if not _free(t, path, blocked):
+        return None
+    times = [t]
+    at = t
+    while len(times) < LOSSES_PER_BURST:
+        at = times[-1] + LOSS_SPACING_S
+        while not _free(at, path, blocked):
+            at += SLOT_S
+            if at - t > MAX_BURST_S:
+                return None
+        times.append(at)
+    return times
+
+
+def _event_before(times: Sequence[float], t: float, back: int) -> int | None:
+    """The index of the user event `back` places before the last one played by `t`."""
+    played = [i for i, at in enumerate(times) if at <= t - 0.5]
+    if len(played) <= back:
+        return None
+    return played[-1 - back]
+
+
+def fault_counts(actions: Sequence[Action]) -> Counter[str]:
+    """Planned faults by kind (malformed counted in frames, oversized separately)."""
+    counts: Counter[str] = Counter()
+    for a in actions:
+        if a.kind == "malformed":
+            frames = int(a.params["count"])
+            counts["malformed"] += frames
+            if a.params["varieties"] == ["oversized"]:
+                counts["oversized"] += frames
+        elif a.kind == "rest_errors":
+            counts[f"rest_{a.params['status']}"] += 1
+        elif a.kind == "skew_time":
+            if a.params["ms"]:
+                counts["skew_time"] += 1
+        elif a.kind not in ("probe", "restart", "sinks_up"):
+            counts[a.kind] += 1
+    return counts
