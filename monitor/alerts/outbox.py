@@ -98,10 +98,23 @@ class Outbox:
         # and a restarted daemon re-judges the account from scratch anyway.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # No checkpoint inside an alert's commit (it would fsync the database on the alert
+        # path): `checkpoint()` runs them from another connection, off the event loop.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._path = str(path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database (PASSIVE: never waits for, nor blocks,
+        a writer). Safe from another thread: it uses its own connection."""
+        db = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
 
     def enqueue(self, intent: AlertIntent, message: RenderedAlert, dest_ids: Iterable[str]) -> bool:
         """Persist an alert and its deliveries; False (and no change) if its id is known."""

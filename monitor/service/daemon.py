@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ from monitor.service.timeline import TimedAlert
 log = logging.getLogger(__name__)
 
 OUTBOX_NAME = "outbox.sqlite3"
+#: How often the outbox's write-ahead log is checkpointed (in a thread, off the alert path).
+CHECKPOINT_EVERY_S = 30.0
 
 
 def wall_ms() -> int:
@@ -107,6 +110,7 @@ class Daemon:
         self._tz = config.alerts.tz
         self.slots: dict[str, AccountSlot] = {}
         self.outbox: Outbox | None = None
+        self._checkpoints: set[asyncio.Task[None]] = set()
         self.worker: DeliveryWorker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._recorders: list[RecordingWriter] = []
@@ -250,8 +254,12 @@ class Daemon:
 
     async def _clock(self) -> None:
         tick = self.options.tick_s
+        checkpoint_due = time.monotonic() + CHECKPOINT_EVERY_S
         while True:
             await asyncio.sleep(tick - (time.time() % tick))
+            if self.outbox is not None and time.monotonic() >= checkpoint_due:
+                checkpoint_due = time.monotonic() + CHECKPOINT_EVERY_S
+                self._spawn_checkpoint(self.outbox)
             now = self.now_ms()
             for slot in self.slots.values():
                 try:
@@ -263,6 +271,17 @@ class Daemon:
                     hook()
                 except Exception:
                     log.exception("tick hook failed")
+
+    def _spawn_checkpoint(self, outbox: Outbox) -> None:
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(outbox.checkpoint)
+            except sqlite3.Error as exc:
+                log.warning("outbox checkpoint failed (retried later): %s", exc)
+
+        task = asyncio.create_task(run(), name="outbox checkpoint")
+        self._checkpoints.add(task)
+        task.add_done_callback(self._checkpoints.discard)
 
     async def stop(self) -> None:
         """Stop feeds (closing streams), drain the outbox briefly, close files."""

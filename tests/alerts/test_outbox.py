@@ -160,3 +160,21 @@ def test_ladder_is_the_last_level_alert_with_its_peak(outbox: Outbox) -> None:
     outbox.enqueue(make_intent(11, level=Level.WARNING), make_message(11), ["d"])
     assert outbox.ladder("alice") == Ladder(AlertKind.LEVEL, Level.WARNING, Level.WARNING)
     assert outbox.ladder("bob") == Ladder(AlertKind.LEVEL, Level.EMERGENCY, Level.EMERGENCY)
+
+
+def test_checkpoints_run_outside_the_alert_commit(tmp_path: Path) -> None:
+    """Commits never checkpoint (no fsync of the database on the alert path); `checkpoint()`
+    copies the log in, from its own connection."""
+    box = Outbox(tmp_path / "o.db")
+    for n in range(50):
+        box.enqueue(make_intent(n, kind=AlertKind.EXCHANGE, topic=f"t{n}"), make_message(n), ["d"])
+    db = sqlite3.connect(tmp_path / "o.db")
+    assert db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] > 0  # frames were pending
+    for n in range(50, 60):
+        box.enqueue(make_intent(n, kind=AlertKind.EXCHANGE, topic=f"t{n}"), make_message(n), ["d"])
+    box.checkpoint()
+    busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and copied == logged
+    db.close()
+    assert box.queued() == 60
+    box.close()
