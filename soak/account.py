@@ -12,21 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.engine.brackets import Bracket
 from monitor.examples import path as example_path
 
 SYMBOL = "BTCUSDT"
 ASSET = "USDT"
 JSON = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Bracket:
-    """One leverage bracket: notional in [floor, cap) at maintenance ratio `mmr`, minus `cum`."""
-
-    floor: float
-    cap: float
-    mmr: float
-    cum: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from monitor.engine.brackets import Bracket
 from monitor.feed.recording import Line, Meta, RestLine, WsLine
 from soak.account import (
     Account,
-    Bracket,
     account_update,
     brackets_of,
     mark_frame,

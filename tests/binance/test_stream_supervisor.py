@@ -16,7 +16,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -410,16 +410,22 @@ async def test_missing_pongs_close_the_connection(server: ScriptServer) -> None:
     assert sup.stats.errors.get("ping_timeout") == 1
 
 
-async def test_backoff_grows_while_failing_and_resets_after_a_stable_connection(
-    server: ScriptServer,
-) -> None:
-    owner = Owner()
+def recorded_sleeps() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
+    """The backoff delays a supervisor asks for, recorded; each sleep itself is short."""
     delays: list[float] = []
 
     async def record_sleep(delay: float) -> None:
         delays.append(delay)
         await asyncio.sleep(0.005)
 
+    return delays, record_sleep
+
+
+async def test_backoff_grows_while_failing_and_resets_after_a_stable_connection(
+    server: ScriptServer,
+) -> None:
+    owner = Owner()
+    delays, record_sleep = recorded_sleeps()
     urls = Urls(
         server.url("/refuse"),
         server.url("/refuse"),
@@ -453,12 +459,7 @@ async def test_a_connection_that_delivered_data_resets_the_backoff_sooner(
     """Data plus `healthy_after_s` of uptime is healthy: the next loss reconnects at the base
     delay, not after a long wait blind (a stream dropped every few seconds stays in sight)."""
     owner = Owner()
-    delays: list[float] = []
-
-    async def record_sleep(delay: float) -> None:
-        delays.append(delay)
-        await asyncio.sleep(0.005)
-
+    delays, record_sleep = recorded_sleeps()
     urls = Urls(
         server.url("/refuse"),
         server.url("/refuse"),
