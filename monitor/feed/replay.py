@@ -127,7 +127,6 @@ class Replay:
                 paths.append(path)
             if not paths:
                 return
-            self.fresh.append("rest")
             state = build_state(rest, self.mode, margin_leverage=self.margin_leverage)
             if self.book is None or not set(paths) <= REFRESH_ONLY:
                 self._resync(state)
@@ -140,6 +139,7 @@ class Replay:
                 raise
             return
         self.rest = rest
+        self.fresh.append("rest")  # accepted data, not merely an answer
 
     def _resync(self, state: AccountState) -> None:
         if self.book is None:
