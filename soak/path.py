@@ -33,13 +33,22 @@ RISK = {
     "emergency": 0.975,
     "critical_down": 0.885,
     "warning_down": 0.76,
+    # Critical, low enough that the frame halfway down to base (0.665) is below the warning
+    # line's hysteresis band: the descent is one all-clear whatever the tick timing.
+    "kill": 0.88,
 }
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "full": ("warning", "critical", "emergency", "critical_down", "warning_down"),
-    "zigzag": ("warning", "critical", "warning_down", "critical", "emergency", "warning_down"),
+    "zigzag": (
+        "warning", "critical", "warning_down", "critical", "emergency", "critical_down",
+        "warning_down",
+    ),
     "short": ("warning", "critical", "warning_down"),
 }
 ACCOUNT_NAME = "soak"
+#: The risk the `kill` hold sits at (critical); the other holds named here sit at `base`.
+KILL_LEVEL = "kill"
+BASE_LABELS = ("base", "tail", "lead")
 FRAME_MS = 1000
 
 
@@ -50,7 +59,7 @@ class Timings:
     lead_s: float = 8.0
     hold_s: float = 5.0
     base_s: float = 10.0
-    kill_hold_s: float = 20.0
+    kill_hold_s: float = 14.0
     ramp_s: float = 2.0
     tail_s: float = 25.0
 
@@ -97,8 +106,9 @@ class PricePath:
 
 
 def build_path(minutes: float, seed: int, timings: Timings | None = None) -> PricePath:
-    """Cycles of seeded templates filling `minutes`; one base hold (about 45 % in) is the long
-    `kill` hold, the last one the `tail` where deliveries drain."""
+    """Cycles of seeded templates filling `minutes`; after the cycle that ends about 40 % in,
+    the long `kill` hold at `KILL_LEVEL` (then back to base); the last hold is the `tail`, where
+    deliveries drain. A run too short for that ends its last base hold as a `kill` at base."""
     tm = timings or Timings()
     rng = random.Random(seed)
     total = minutes * 60.0
@@ -107,7 +117,7 @@ def build_path(minutes: float, seed: int, timings: Timings | None = None) -> Pri
 
     def hold(label: str, length: float) -> None:
         nonlocal now
-        risk = RISK["base" if label in ("base", "kill", "tail", "lead") else label]
+        risk = RISK[KILL_LEVEL if label == "kill" else "base" if label in BASE_LABELS else label]
         segs.append(Segment("hold", label, now, now + length, risk, risk))
         now += length
 
@@ -136,12 +146,14 @@ def build_path(minutes: float, seed: int, timings: Timings | None = None) -> Pri
         for level in levels:
             ramp(level)
             hold(level, tm.hold_s)
-        ramp("base")
-        if not killed and now >= 0.40 * total:
+        if not killed and now + tm.ramp_s >= 0.40 * total:
+            # The SIGKILL happens at a raised level, with its alerts queued (the outage): the
+            # restarted daemon must deliver them and must not announce the level again.
             killed = True
+            ramp(KILL_LEVEL)
             hold("kill", tm.kill_hold_s)
-        else:
-            hold("base", tm.base_s)
+        ramp("base")
+        hold("base", tm.base_s)
     if not killed:
         segs[-1] = Segment("hold", "kill", segs[-1].start_s, segs[-1].start_s + tm.kill_hold_s,
                            RISK["base"], RISK["base"])

@@ -138,3 +138,26 @@ def test_secret_scan_finds_plain_and_url_encoded_forms() -> None:
     blobs = [b"url mailto://u:pw%2Ba%2Fb%26c@h", b"nothing here", b"pw+a/b&c"]
     assert sum(count_leaks(blobs, [secret]).values()) == 2
     assert count_leaks([b"clean"], [secret]) == {}
+
+
+LINES, HYSTERESIS = (0.70, 0.85, 0.95), 0.03
+
+
+def _level(risk: float) -> int:
+    return sum(risk >= line for line in LINES)
+
+
+@pytest.mark.parametrize("minutes", [3, 60])
+def test_no_ramp_frame_makes_the_expected_ladder_timing_dependent(minutes: int) -> None:
+    """A frame inside a ramp down must not land in the hysteresis band of a level between the
+    ramp's two ends: there the policy's 1 s tick may or may not see it before the next frame,
+    and the de-escalation's level would depend on timing, not on the price path."""
+    path = build_path(minutes, 1)
+    for seg in path.segments:
+        if seg.hold or seg.risk_to >= seg.risk_from:
+            continue
+        top, bottom = _level(seg.risk_from), _level(seg.risk_to)
+        for k in range(1, int(seg.end_s - seg.start_s)):
+            risk = path.risk_at(seg.start_s + k)
+            held = [lv for lv in range(1, top + 1) if risk >= LINES[lv - 1] - HYSTERESIS]
+            assert max(held, default=0) in (top, bottom), (seg.label, risk)
