@@ -379,9 +379,9 @@ class AlertPolicy:
 
     def on_tick(self, now_ms: int) -> tuple[AlertIntent, ...]:
         """The once-a-second clock: staleness, and the dwell/repeat timers of a raised level."""
-        if self._blind_since is None and not (self._fresh and self._level):
-            if not self._stale(now_ms):
-                return _NOTHING  # the common case: in sight and nothing raised
+        quiet = self._blind_since is None and not (self._fresh and self._level)
+        if quiet and not self._stale(now_ms):
+            return _NOTHING  # the common case: in sight and nothing raised
         out: list[AlertIntent] = []
         self._check_sight(now_ms, out)
         if self._fresh and self._level and self._risk is not None:
