@@ -51,6 +51,8 @@ _RESYNC_KINDS = (
 
 #: Replay counters of frames that did not decode, by stream.
 _DECODE_COUNTERS = (("market", "market_decode_errors"), ("user", "user_decode_errors"))
+#: Replay counters of decoded input the engine rejected whole (`bad_input` kinds).
+_REJECTION_COUNTERS = ("engine_errors", "snapshot_errors")
 
 
 def resync_kind(reason: str) -> str:
@@ -131,6 +133,12 @@ class MetricsBridge:
                 count = counters.get(kind, 0)
                 for _ in range(count - self._errors.get(key, 0)):
                     m.decode_error(name, stream, "malformed")
+                self._errors[key] = count
+            for kind in _REJECTION_COUNTERS:
+                key = (name, kind)
+                count = counters.get(kind, 0)
+                for _ in range(count - self._errors.get(key, 0)):
+                    m.bad_input(name, kind)
                 self._errors[key] = count
         if self.daemon.outbox is not None:
             m.set_outbox_depth(self.daemon.outbox.queued())
