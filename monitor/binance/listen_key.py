@@ -90,6 +90,13 @@ class ListenKeyManager:
         await self._announce(key, raise_errors=True)
         return key
 
+    async def check(self) -> None:
+        """Validate the key now, as the keep-alive does (a PUT); when Binance no longer knows it,
+        create a new one and announce it. For after a user-stream loss: a `listenKeyExpired`
+        sent while the stream was down is never seen, and reconnecting with the dead key would
+        fail until the next keep-alive, up to `keepalive_s` later."""
+        await self._keepalive_once()
+
     async def close(self) -> None:
         """DELETE the key (best effort: a failure is logged, never raised)."""
         key, self.key = self.key, None

@@ -203,6 +203,7 @@ class LiveFeed:
         self._last_open_loss = 0.0
         self._open_loss_pending = False
         self._stopping = False
+        self._key_check_running = False
 
     # ------------------------------------------------------------------ public
     @property
@@ -359,9 +360,25 @@ class LiveFeed:
             self._user_connected.set()
             if not event.rotation and self._snapshot_taken:
                 self.request_resync("user stream reconnected" if event.after_gap else "connected")
-        elif isinstance(event, st.Disconnected) and self._held is None:
-            # Frames from the next connection are held until the resync it triggers lands.
-            self._held = []
+        elif isinstance(event, st.Disconnected):
+            if self._held is None:
+                # Frames from the next connection are held until the resync it triggers lands.
+                self._held = []
+            if not self._key_check_running:
+                self._key_check_running = True
+                self._spawn(self._check_listen_key(), "listen-key check")
+
+    async def _check_listen_key(self) -> None:
+        """After a user-stream loss, make sure the listenKey is still valid (one PUT); a new key
+        reconnects the stream (`_new_key`)."""
+        assert self._listen is not None
+        try:
+            await self._listen.check()
+        except (RestError, OSError, TimeoutError) as exc:
+            log.info("account %s: listenKey check failed (%s); the keep-alive retries",
+                     self.account, exc)
+        finally:
+            self._key_check_running = False
 
     def _release_held(self) -> None:
         held, self._held = self._held, None

@@ -45,6 +45,26 @@ async def test_listen_key_expiry_gets_a_new_key_and_resyncs(tmp_path: Path) -> N
         await until(lambda: _stream(s.status(), "user")["connected"], "the user stream back")
 
 
+async def test_listen_key_expired_while_disconnected_is_replaced(tmp_path: Path) -> None:
+    """The listenKeyExpired event cannot reach a dropped stream, and reconnecting with the dead
+    key is refused: the key is re-validated after every user-stream loss (found by the soak,
+    where the daemon stayed blind until a keep-alive 30 min later)."""
+    settings = dataclasses.replace(FAST, keepalive_s=600.0)  # the keep-alive cannot save it
+    async with running(tmp_path, "usdm", speed=30, settings=settings) as s:
+        await until(lambda: s.feed is not None and s.feed.listen_key is not None, "a listenKey")
+        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        assert s.feed is not None
+        old = s.feed.listen_key
+        s.fake.faults.silence("user", 30.0)  # nothing reaches the stream, not even the expiry
+        s.fake.faults.expire_listen_key()
+        s.fake.faults.unsilence("user")
+        s.fake.faults.drop("user")
+        await until(lambda: s.feed is not None and s.feed.listen_key not in (None, old),
+                    "a new listenKey")
+        await until(lambda: _stream(s.status(), "user")["connected"], "the user stream back")
+        assert s.runtime.timeline.replay.counters["signal_ListenKeyExpired"] == 0
+
+
 async def test_rotation_before_24h_leaves_no_gap_in_market_data(tmp_path: Path) -> None:
     settings = dataclasses.replace(FAST, max_age_s=1.0)
     recorded = tmp_path / "rotating.jsonl.gz"
