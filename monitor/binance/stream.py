@@ -206,6 +206,7 @@ class StreamSupervisor:
         self._settle_deadline = 0.0
         self._rotate_request: str | None = None
         self._reconnect_request: str | None = None
+        self._retry_now = asyncio.Event()  # reconnect() while waiting out a backoff delay
 
         self._stopping = False
         self._stop_evt = asyncio.Event()
@@ -281,10 +282,12 @@ class StreamSupervisor:
     def reconnect(self, reason: str) -> None:
         """Replace the connection now with a fresh one (new URL from `url()`); a gap.
 
-        While no connection is open, the next attempt calls `url()` anyway: nothing to do
-        (a pending backoff delay is not cut short)."""
+        While no connection is open, a pending backoff delay is cut short: the owner has a reason
+        to expect the next attempt to succeed (a new listenKey), and every second of waiting is
+        a second blind."""
         self._reconnect_request = reason
         self._wake.set()
+        self._retry_now.set()
 
     def rotate(self, reason: str = "manual") -> None:
         """Start a planned overlapping rotation now (ignored if one is in progress)."""
@@ -318,9 +321,24 @@ class StreamSupervisor:
                     return
 
     async def _pause(self) -> None:
+        """The backoff delay before the next attempt, or less if `reconnect()` is called."""
         delay = self._backoff.next_delay()
+        if self._retry_now.is_set():  # asked for since the loss: try at once
+            self._retry_now.clear()
+            return
         log.debug("%s: next attempt in %.2f s", self.config.name, delay)
-        await self._until_stopped(self._sleep(delay))
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        retry = asyncio.ensure_future(self._retry_now.wait())
+        try:
+            await self._until_stopped(
+                asyncio.wait((sleeper, retry), return_when=asyncio.FIRST_COMPLETED)
+            )
+        finally:
+            for task in (sleeper, retry):
+                if not task.done():
+                    task.cancel()
+                    self._reap(task)
+        self._retry_now.clear()
 
     async def _supervise(self) -> bool:
         """Watch the active connection until it is lost; True = reconnect without delay."""
@@ -434,6 +452,7 @@ class StreamSupervisor:
         # A fresh attempt fetches a fresh URL and starts a fresh connection anyway.
         self._reconnect_request = None
         self._rotate_request = None
+        self._retry_now.clear()
         conn_id = self._new_id()
         try:
             return await self._dial(conn_id)

@@ -480,6 +480,22 @@ async def test_a_connection_that_delivered_data_resets_the_backoff_sooner(
     assert delays == [0.25, 0.5, 1.0, 2.0, 0.25]
 
 
+async def test_reconnect_cuts_a_pending_backoff_delay_short(server: ScriptServer) -> None:
+    """The owner asks for a fresh connection (a new listenKey) while a long delay is pending:
+    the next attempt starts at once."""
+    owner = Owner()
+    urls = Urls(server.url("/refuse"), server.url("/counter"))
+    sup = supervisor(
+        urls, owner, config(), backoff=Backoff(base_s=60.0, cap_s=60.0, rng=lambda: 0.0)
+    )
+    async with running(sup):
+        await until(lambda: len(owner.of(Disconnected)) == 1, "the refused attempt")
+        started = time.monotonic()
+        sup.reconnect("new listenKey")
+        await until(lambda: len(owner.counters()) >= 1, "the next connection")
+        assert time.monotonic() - started < 5.0  # not the 30 s delay
+
+
 async def test_every_kind_of_failed_attempt_is_retried(
     server: ScriptServer, hanging_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
