@@ -387,16 +387,22 @@ class Soak:
         self.obs.blind_latencies = self._blind_latencies()
 
     def _blind_latencies(self) -> list[float | None]:
-        """Per silence: seconds until the first blind alert reached any sink (None: never)."""
+        """Per silence: seconds until the first blind alert reached any sink (None: never);
+        0.0 when the monitor was already reported blind, with no "restored" since."""
         out: list[float | None] = []
         window = self.timing.silence_s + 4 * self.timing.stale_after_s
+        sight = sorted(
+            (r.at, kind)
+            for r in self.sinks.inbox.receipts
+            if r.alert_id and (kind := r.alert_id.split("/")[1]) in ("blind", "restored")
+        )
         for start in getattr(self, "_silences", []):
-            hits = [
-                r.at - start
-                for r in self.sinks.inbox.receipts
-                if r.alert_id and r.alert_id.split("/")[1] == "blind"
-                and start <= r.at <= start + window
-            ]
+            before = [kind for at, kind in sight if at < start]
+            if before and before[-1] == "blind":
+                out.append(0.0)
+                continue
+            end = start + window
+            hits = [at - start for at, kind in sight if kind == "blind" and start <= at <= end]
             out.append(round(min(hits), 2) if hits else None)
         return out
 
