@@ -58,7 +58,7 @@ class Timings:
 
     lead_s: float = 8.0
     hold_s: float = 5.0
-    base_s: float = 10.0
+    base_s: float = 13.0  # holds an 8.5 s silence (stale_after 4 s) and a probe
     kill_hold_s: float = 14.0
     ramp_s: float = 2.0
     tail_s: float = 25.0

@@ -161,6 +161,7 @@ def table(doc: dict[str, Any]) -> str:
         ("state checks / mismatches", f"{doc['state_checks']} / {doc['state_mismatches']}"),
         ("crashes", doc["crashes"]),
         ("blind alert latency max (s)", doc["blind_alert_latency_s_max"]),
+        ("blind alert latency per silence (s)", doc["blind_alert_latencies_s"]),
         ("daemon RSS max (MiB)", doc["rss_mb_max"]),
         ("secret leaks", doc["secret_leaks"]),
         ("wall time (s)", doc["wall_s"]),

@@ -86,12 +86,17 @@ class Timing:
     """Daemon-facing durations (seconds)."""
 
     stale_after_s: float = 4.0
-    silence_s: float = 5.5
     silence_offset_s: float = 2.0
     kill_offset_s: float = 3.0
     restart_after_s: float = 1.0
     skew_ms: int = 15_000
     skew_hold_s: float = 6.0
+
+    @property
+    def silence_s(self) -> float:
+        """A silence outlasts the deadline its blind alert is judged against (2 x stale_after):
+        a shorter one would let a compliant daemon miss it when data resumes first."""
+        return 2 * self.stale_after_s + 0.5
 
 
 def _free(t: float, path: PricePath, blocked: list[tuple[float, float]]) -> bool:
@@ -139,6 +144,11 @@ def build_schedule(
     for seg in path.holds():
         if seg.label in ("base", "tail"):
             start = seg.start_s + tm.silence_offset_s
+            if start + tm.silence_s + 1.5 > seg.end_s - PROBE_BEFORE_END_S:
+                raise ValueError(
+                    f"a {seg.label} hold of {seg.end_s - seg.start_s:g} s cannot hold a"
+                    f" {tm.silence_s:g} s silence (stale_after_s {tm.stale_after_s:g})"
+                )
             conn = "all" if len(blocked) % 2 == 0 else "market"
             actions.append(Action(start, "silence", {"conn": conn, "seconds": tm.silence_s}))
             blocked.append((start - 1.0, start + tm.silence_s + 1.5))

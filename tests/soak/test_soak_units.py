@@ -11,7 +11,7 @@ from soak.expected import Key, expected_alerts, key_of_id
 from soak.matching import match_sink
 from soak.path import RISK, build_path, recording
 from soak.report import count_leaks, secret_forms
-from soak.schedule import LOSSES_PER_BURST, STABLE_S, build_schedule, fault_counts
+from soak.schedule import LOSSES_PER_BURST, STABLE_S, Timing, build_schedule, fault_counts
 
 T0 = 1_790_000_000_000
 
@@ -23,7 +23,7 @@ def _schedule(minutes: float, seed: int = 1):  # type: ignore[no-untyped-def]
     return path, build_schedule(path, minutes, seed, user)
 
 
-@pytest.mark.parametrize("minutes", [3, 60])
+@pytest.mark.parametrize("minutes", [3.5, 60])
 def test_schedule_meets_the_minimums(minutes: float) -> None:
     _, actions = _schedule(minutes)
     counts = fault_counts(actions)
@@ -80,10 +80,27 @@ def test_price_path_crosses_every_level_up_and_down(minutes: float) -> None:
     assert RISK["critical_down"] < 0.92 and RISK["warning_down"] < 0.82 and RISK["base"] < 0.67
 
 
-def test_three_minute_path_has_several_cycles() -> None:
-    path = build_path(3, 1)
+@pytest.mark.parametrize("minutes", [3.5, 60])
+def test_every_silence_outlasts_its_blind_deadline_inside_a_hold(minutes: float) -> None:
+    """A silence shorter than the 2 x stale_after deadline could end before a compliant daemon
+    reports blind (the data resumes first); the check would then fail on a race, not a bug."""
+    path, actions = _schedule(minutes)
+    tm = Timing()
+    silences = [a for a in actions if a.kind == "silence"]
+    assert silences
+    for a in silences:
+        assert a.params["seconds"] >= 2 * tm.stale_after_s
+        hold = next(s for s in path.holds() if s.start_s <= a.t_s < s.end_s)
+        assert hold.label in ("base", "tail")
+        assert a.t_s + a.params["seconds"] < hold.end_s
+
+
+def test_ci_length_path_has_every_descent() -> None:
+    """The CI run (3.5 minutes, seed 1) de-escalates both from emergency and from critical."""
+    path = build_path(3.5, 1)
     assert len(path.cycles) >= 3
     assert len(path.holds("emergency")) >= 2
+    assert "short" in path.cycles
 
 
 def _ids(*specs: tuple[str, str, int]) -> list[str | None]:
