@@ -101,10 +101,12 @@ ServiceSignal = (
 
 @dataclass(frozen=True, slots=True)
 class Translation:
-    """What one user event means: engine events (apply in order) and service signals."""
+    """What one user event means: engine events (apply in order) and service signals.
+    `event_time` is the event's `E`, by which updates are ordered (`feed/ordering.py`)."""
 
     events: tuple[EngineEvent, ...] = ()
     signals: tuple[ServiceSignal, ...] = ()
+    event_time: int | None = None
 
 
 NOTHING = Translation()
@@ -113,7 +115,10 @@ NOTHING = Translation()
 def translate(event: UserEvent, mode: Mode) -> Translation:
     """The engine events and service signals of one decoded user event in account `mode`."""
     handler: Callable[[Any, Mode], Translation] = _HANDLERS[type(event)]
-    return handler(event, mode)
+    out = handler(event, mode)
+    if not out.events:
+        return out
+    return Translation(out.events, out.signals, event.E)
 
 
 def translate_frame(obj: object, mode: Mode) -> Translation:

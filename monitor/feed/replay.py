@@ -6,7 +6,8 @@ contract structure) rebuilds the whole state from the latest response of every p
 applied atomically with `Resync`; a group that only refreshes prices, rates, brackets, collateral
 or the PM account figures becomes targeted engine events, so stream updates since the last
 snapshot are kept. `ws` lines go through the same market and user-event decoders the live feed
-uses. Bad input is counted in `counters` and skipped; it never stops the replay.
+uses; a user update older (by `E`) than the one that last set its item is dropped and counted
+(`ordering.py`). Bad input is counted in `counters` and skipped; it never stops the replay.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from monitor.binance.user_events import ServiceSignal, translate_frame
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
+from monitor.feed.ordering import EventOrder
 from monitor.feed.recording import Line, Meta, RestLine, WsLine, frame_data
 
 #: Paths whose refresh only moves prices, rates or account-level figures (targeted events).
@@ -64,6 +66,8 @@ class Replay:
     last_signals: list[ServiceSignal] = field(default_factory=list)
     _pending: list[RestLine] = field(default_factory=list)
     _decoder: MarkDecoder = field(default_factory=MarkDecoder)
+    #: Per-item event times of applied user updates; older updates are dropped.
+    order: EventOrder = field(default_factory=EventOrder)
     _mark_keys: dict[str, str] = field(default_factory=dict)  # symbol → "mark:SYMBOL"
 
     @property
@@ -206,15 +210,19 @@ class Replay:
             return
         self.counters["user_events"] += 1
         self.fresh.append("user_stream")
+        events, dropped = self.order.fresh(translation.events, translation.event_time)
+        if dropped:
+            self.counters["user_stale_updates"] += dropped
         try:  # one exchange message is applied whole or not at all
-            for item in translation.events:
+            for item in events:
                 book.admit(item)
         except EngineError as exc:
             self.counters["engine_errors"] += 1
             self.warnings.append(str(exc))
         else:
-            for item in translation.events:
+            for item in events:
                 book.apply(item)
+            self.order.commit(events, translation.event_time, dropped)
         self._track_holdings()
         for signal in translation.signals:
             self.counters[f"signal_{type(signal).__name__}"] += 1

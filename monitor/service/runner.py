@@ -51,8 +51,9 @@ _RESYNC_KINDS = (
 
 #: Replay counters of frames that did not decode, by stream.
 _DECODE_COUNTERS = (("market", "market_decode_errors"), ("user", "user_decode_errors"))
-#: Replay counters of decoded input the engine rejected whole (`bad_input` kinds).
-_REJECTION_COUNTERS = ("engine_errors", "snapshot_errors")
+#: Replay counters of decoded input not applied (`bad_input` kinds): rejected whole by the
+#: engine, rejected REST snapshots, user updates older than the state they would overwrite.
+_REJECTION_COUNTERS = ("engine_errors", "snapshot_errors", "user_stale_updates")
 
 
 def resync_kind(reason: str) -> str:

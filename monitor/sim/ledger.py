@@ -124,6 +124,10 @@ class Ledger:
         self._asset_rows: dict[str, dict[str, Any]] = {}
         self._mode: Mode | None = None
         self._totals_fresh = False
+        #: Per item, the `E` of the user event that last set it: the exchange's state never
+        #: goes back when a delayed or repeated frame is pushed (an older item update is
+        #: skipped, as the monitor skips it).
+        self._stamps: dict[tuple[str, ...], int] = {}
         self._user_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "ACCOUNT_UPDATE": self._account_update,
             "outboundAccountPosition": self._outbound_position,
@@ -402,6 +406,8 @@ class Ledger:
             asset, wb, cw = item.get("a"), item.get("wb"), item.get("cw")
             if not isinstance(asset, str) or num(wb) is None:
                 raise _BadEvent(f"balance entry {item!r} is malformed")
+            if self._older(event, ("wallet", product, asset)):
+                continue
             if self.mode is Mode.PORTFOLIO_MARGIN:
                 row = bal.pm_row(self._body, asset, t)
                 if row is not None:
@@ -411,7 +417,22 @@ class Ledger:
                     raise _BadEvent(f"balance entry {item!r} has no cross wallet")
                 bal.set_futures_wallet(self._body, product, asset, str(wb), str(cw), t)
         for item in update.get("P") or []:
-            self._position(product, item, t)
+            key = ("position", product, str(item.get("s")), str(item.get("ps") or "BOTH"))
+            if not self._older(event, key):
+                self._position(product, item, t)
+
+    def _older(self, event: dict[str, Any], key: tuple[str, ...]) -> bool:
+        """True (and counted) when an item update is older, by `E`, than the one that set the
+        item last; otherwise the item is stamped with this event's `E`."""
+        e = event.get("E")
+        if not isinstance(e, int) or isinstance(e, bool):
+            return False
+        last = self._stamps.get(key)
+        if last is not None and last > e:
+            self.counters["stale_user_items"] += 1
+            return True
+        self._stamps[key] = e
+        return False
 
     def _position(self, product: str, item: dict[str, Any], t: int | None) -> None:
         symbol, side = item.get("s"), item.get("ps") or "BOTH"
@@ -492,7 +513,7 @@ class Ledger:
     def _outbound_position(self, event: dict[str, Any]) -> None:
         for item in event.get("B") or []:
             row = self._pm_row(event, item.get("a"))
-            if row is not None:
+            if row is not None and not self._older(event, ("margin", str(item.get("a")))):
                 bal.set_margin_balance(row, str(item.get("f")), str(item.get("l")))
 
     def _balance_update(self, event: dict[str, Any]) -> None:
@@ -502,7 +523,7 @@ class Ledger:
 
     def _liability_change(self, event: dict[str, Any]) -> None:
         row = self._pm_row(event, event.get("a"))
-        if row is not None:
+        if row is not None and not self._older(event, ("liability", str(event.get("a")))):
             bal.set_liability(row, str(event.get("p")), str(event.get("i")))
 
     def _pm_account(self) -> dict[str, Any] | None:

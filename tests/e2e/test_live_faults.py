@@ -183,3 +183,38 @@ async def test_a_read_only_key_raises_nothing(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=30, before_start=read_only) as s:
         await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
         assert not any(a.intent.topic == "api-key" for a in s.alerts)
+
+
+async def test_a_late_account_update_does_not_roll_a_position_back(tmp_path: Path) -> None:
+    """Binance does not promise in-order user frames ("order your updates using E"): a frame
+    that arrives after a newer one changes nothing the newer one set, in the daemon and in the
+    exchange's own state (which a resync reads back)."""
+    async with running(tmp_path, "usdm", speed=30) as s:
+        await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
+        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        key = ("SOLUSDT", "LONG")
+
+        def qty() -> float | None:
+            book = s.runtime.timeline.replay.book
+            pos = book.state.positions.get(key) if book is not None else None
+            return None if pos is None else pos.qty
+
+        assert qty() == 110.0
+        e = max(int(s.runtime.timeline.replay.last_t), 1) + 60_000
+
+        def update(at: int, size: str) -> dict[str, object]:
+            leg = {"s": "SOLUSDT", "pa": size, "ep": "236.80000", "bep": "236.9", "cr": "0",
+                   "up": "0", "mt": "isolated", "iw": "2896.93760000", "ps": "LONG"}
+            return {"e": "ACCOUNT_UPDATE", "E": at, "T": at - 2,
+                    "a": {"m": "ORDER", "B": [], "P": [leg]}}
+
+        assert s.fake.push_user(update(e, "55")) == 1
+        await until(lambda: qty() == 55.0, "the reduction applied")
+        s.fake.push_user(update(e - 1_000, "200"))  # sent earlier, delivered late
+        counters = s.runtime.timeline.replay.counters
+        await until(lambda: counters["user_stale_updates"] == 1, "the late update dropped")
+        assert qty() == 55.0
+        resyncs = sum(s.runtime.resyncs.values())
+        s.fake.faults.drop("user")
+        await until(lambda: sum(s.runtime.resyncs.values()) > resyncs, "a resync")
+        assert qty() == 55.0  # the exchange's state did not go back either

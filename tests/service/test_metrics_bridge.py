@@ -1,5 +1,6 @@
-"""The daemon → Prometheus bridge (`runner.MetricsBridge`): input the pipeline rejected whole
-(engine rejections, rejected REST snapshots) is counted as `marginwatch_bad_input_total`."""
+"""The daemon → Prometheus bridge (`runner.MetricsBridge`): input the pipeline did not apply
+(engine rejections, rejected REST snapshots, user updates older than the state) is counted as
+`marginwatch_bad_input_total`."""
 
 from __future__ import annotations
 
@@ -53,11 +54,17 @@ def test_rejected_messages_and_snapshots_are_counted_as_bad_input(tmp_path: Path
     leg = {"s": "NEWUSDT", "pa": "1", "ep": "10", "ps": "BOTH", "mt": "cross"}
     frame = json.dumps({"e": "ACCOUNT_UPDATE", "E": t, "T": t, "a": {"m": "ORDER", "P": [leg]}})
     timeline.feed(WsLine(t + 1, "user", None, frame))
+    wallet = {"a": "USDC", "wb": "1", "cw": "1", "bc": "0"}
+    for e in (t + 50, t + 40):  # the second arrives late: older than the wallet it would set
+        late = {"e": "ACCOUNT_UPDATE", "E": e, "T": e, "a": {"m": "DEPOSIT", "B": [wallet]}}
+        timeline.feed(WsLine(t + 1, "user", None, json.dumps(late)))
     timeline.feed(RestLine(t + 2, "GET", "/fapi/v3/positionRisk", {"not": "a list"}))
     timeline.flush(t + 2)
     bridge.tick()
     assert value(metrics, "marginwatch_bad_input_total", account="acct", kind="engine_errors") == 1
     assert value(metrics, "marginwatch_bad_input_total", account="acct",
                  kind="snapshot_errors") == 1
+    assert value(metrics, "marginwatch_bad_input_total", account="acct",
+                 kind="user_stale_updates") == 1
     bridge.tick()  # counted once, not again on the next tick
     assert value(metrics, "marginwatch_bad_input_total", account="acct", kind="engine_errors") == 1

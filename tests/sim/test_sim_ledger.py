@@ -243,11 +243,13 @@ def test_pm_balance_update_delta_then_absolute_and_risk_level() -> None:
     assert account[0]["totalMarginOpenLoss"] == "105.00000000"
 
 
-def _account_update(*positions: dict[str, Any], balances: Any = ()) -> dict[str, Any]:
+def _account_update(
+    *positions: dict[str, Any], balances: Any = (), at: int = T0
+) -> dict[str, Any]:
     return {
         "e": "ACCOUNT_UPDATE",
-        "E": T0,
-        "T": T0,
+        "E": at,
+        "T": at,
         "a": {"m": "ORDER", "B": list(balances), "P": list(positions)},
     }
 
@@ -273,11 +275,13 @@ def test_new_symbol_gets_rows_and_a_resync_agrees_with_the_stream() -> None:
     for line in lines:
         ledger.feed(line)
         replay.feed(line)
+    at = lines[-1].t + 1_000  # after the recording's own updates (older ones are dropped)
     opened = _account_update(
-        _pos("XRPUSDT", "LONG", "5000", "2.2000"), _pos("ETHUSDT", "SHORT", "0", "0.00000")
+        _pos("XRPUSDT", "LONG", "5000", "2.2000"), _pos("ETHUSDT", "SHORT", "0", "0.00000"),
+        at=at,
     )
-    tick = mark("XRPUSDT", T0, "2.25000000")
-    for line in (WsLine(T0, "user", opened), WsLine(T0 + 1, "market", tick)):
+    tick = mark("XRPUSDT", at, "2.25000000")
+    for line in (WsLine(at, "user", opened), WsLine(at + 1, "market", tick)):
         ledger.feed(line)
         replay.feed(line)
     risk = ledger.answer("/fapi/v3/positionRisk")
@@ -291,7 +295,7 @@ def test_new_symbol_gets_rows_and_a_resync_agrees_with_the_stream() -> None:
     )
     assert xrp["markPrice"] == "2.25000000" and xrp["marginAsset"] == "USDT"
     assert xrp["unRealizedProfit"] == "250.00000000" and xrp["notional"] == "11250.00000000"
-    assert xrp["maintMargin"] == "0.00000000" and xrp["updateTime"] == T0
+    assert xrp["maintMargin"] == "0.00000000" and xrp["updateTime"] == at
     assert not any(r["symbol"] == "ETHUSDT" and r["positionSide"] == "SHORT" for r in risk[0])
     positions = {(p["symbol"], p["positionSide"]) for p in account[0]["positions"]}
     assert ("XRPUSDT", "LONG") in positions and ("ETHUSDT", "SHORT") not in positions
@@ -593,3 +597,20 @@ async def test_set_rest_drift_then_next_recorded_answer(make_sim: MakeSim, http)
     await wait_until(recorded)
     await wait_until(fx.finished.is_set)
     assert await _get(http, fx.rest_url + path) == [{"symbol": "BTCUSDT", "markPrice": "4.0"}]
+
+
+def test_a_late_update_does_not_roll_the_exchange_state_back() -> None:
+    """A delayed or repeated frame pushed by a test is a delivery, not a new change: the
+    exchange's state (what REST answers) keeps the newer value of every item it sets."""
+    meta, lines = _lines("usdm")
+    ledger = Ledger(meta)
+    for line in lines:
+        ledger.feed(line)
+    at = lines[-1].t + 1_000
+    ledger.apply_user(_account_update(_pos("XRPUSDT", "LONG", "5000", "2.2000"), at=at))
+    ledger.apply_user(_account_update(_pos("XRPUSDT", "LONG", "9000", "2.1000"), at=at - 500))
+    risk = ledger.answer("/fapi/v3/positionRisk")
+    assert risk is not None
+    xrp = next(r for r in risk[0] if r["symbol"] == "XRPUSDT")
+    assert xrp["positionAmt"] == "5000"
+    assert ledger.counters["stale_user_items"] == 1
