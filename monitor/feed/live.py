@@ -12,10 +12,11 @@ What it keeps right, for months:
   quiet stream recycled), or an exchange event that invalidates the state, a REST resync is
   taken while new user frames are held, then applied atomically, then the held frames follow.
   Resyncs are single-flight and retried with backoff until they succeed.
-- **Market data**: one combined stream per product (USDⓈ-M on `/market`, COIN-M on dstream)
-  carrying exactly the held symbols' `@markPrice@1s` (plus `!assetIndex@arr` in Multi-Assets),
-  re-subscribed in place (SUBSCRIBE / UNSUBSCRIBE) when positions change. A routed base that
-  stays silent moves to the environment's fallback base.
+- **Market data**: the held symbols' `@markPrice@1s` (plus `!assetIndex@arr` in Multi-Assets)
+  on the venue's shared combined stream per product (USDⓈ-M on `/market`, COIN-M on
+  dstream; `market_hub.py`: accounts on one venue share it), re-subscribed in place
+  (SUBSCRIBE / UNSUBSCRIBE) when positions change. A routed base that stays silent moves to the
+  environment's fallback base.
 - **Pollers**: Portfolio Margin asset index prices (Binance has no stream for them), the PM
   account (open loss, status) after order events and on the reconciliation timer, and the
   reconciliation of the exchange's own figures (drift → resync).
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,6 +48,7 @@ from monitor.binance.user_events import (
     ServiceSignal,
 )
 from monitor.engine.model import Mode
+from monitor.feed.market_hub import MarketHub, MarketLease, StreamTimings
 from monitor.feed.reconcile import PM_ACCOUNT, account_path
 from monitor.feed.recording import RestLine, WsLine
 
@@ -97,6 +98,16 @@ class LiveSettings:
     user_connect_wait_s: float = 10.0
 
 
+def stream_timings(settings: LiveSettings) -> StreamTimings:
+    """What a market connection takes from the live settings."""
+    return StreamTimings(
+        idle_timeout_s=settings.market_idle_s,
+        max_age_s=settings.max_age_s,
+        ping_interval_s=settings.ping_interval_s,
+        ping_timeout_s=settings.ping_timeout_s,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Holdings:
     """What the account holds now: which symbols per product need marks, which assets rates."""
@@ -141,20 +152,6 @@ class FeedSink(Protocol):
 
 
 @dataclass(slots=True)
-class _Market:
-    """One market-data connection and what it is subscribed to."""
-
-    product: Product
-    supervisor: st.StreamSupervisor
-    task: asyncio.Task[None]
-    wanted: frozenset[str]
-    subscribed: frozenset[str] = frozenset()
-    attempt: int = 0
-    frames_since_connect: int = 0
-    next_id: int = 1
-
-
-@dataclass(slots=True)
 class FeedCounters:
     resyncs: int = 0
     resync_failures: int = 0
@@ -181,6 +178,7 @@ class LiveFeed:
         mode: Mode | None = None,
         settings: LiveSettings | None = None,
         now_ms: Callable[[], int] = wall_ms,
+        hub: MarketHub | None = None,
     ) -> None:
         self.account = account
         self.endpoints = endpoints
@@ -190,7 +188,9 @@ class LiveFeed:
         self.settings = settings or LiveSettings()
         self.counters = FeedCounters()
         self._now_ms = now_ms
-        self._markets: dict[Product, _Market] = {}
+        #: The daemon's shared market connections (a private hub when run alone).
+        self._hub = hub if hub is not None else MarketHub(stream_timings(self.settings))
+        self._markets: dict[Product, MarketLease] = {}
         self._user: st.StreamSupervisor | None = None
         self._listen: ListenKeyManager | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -218,7 +218,7 @@ class LiveFeed:
 
     def streams(self) -> list[tuple[str, st.StreamSupervisor]]:
         """The supervisors, named (for status and metrics)."""
-        out = [(f"market-{m.product.value}", m.supervisor) for m in self._markets.values()]
+        out = [(f"market-{p.value}", lease.supervisor) for p, lease in self._markets.items()]
         if self._user is not None:
             out.append(("user", self._user))
         return out
@@ -271,20 +271,19 @@ class LiveFeed:
             wanted = frozenset(MARK_STREAM.format(s.lower()) for s in holdings.symbols[product])
             if product is Product.UM and holdings.asset_index:
                 wanted |= {ASSET_INDEX_STREAM}
-            market = self._markets.get(product)
-            if market is None:
+            lease = self._markets.get(product)
+            if lease is None:
                 if wanted:
-                    self._start_market(product, wanted)
+                    self._join_market(product, wanted)
                 continue
-            if wanted == market.wanted:
+            if wanted == lease.wanted:
                 continue
             self.counters.subscription_changes += 1
-            market.wanted = wanted
             if not wanted:
                 self._markets.pop(product)
-                self._spawn(market.supervisor.stop(), f"stop market-{product.value}")
+                self._spawn(lease.leave(), f"leave market-{product.value}")
                 continue
-            self._spawn(self._resubscribe(market), f"resubscribe market-{product.value}")
+            lease.want(wanted)
 
     async def stop(self) -> None:
         await self._shutdown()
@@ -387,52 +386,19 @@ class LiveFeed:
         self.sync_subscriptions()
 
     # ------------------------------------------------------------------ market streams
-    def _start_market(self, product: Product, wanted: frozenset[str]) -> None:
-        cfg = st.StreamConfig(
-            name=f"{self.account}/market-{product.value}",
-            idle_timeout_s=self.settings.market_idle_s,
-            max_age_s=self.settings.max_age_s,
-            ping_interval_s=self.settings.ping_interval_s,
-            ping_timeout_s=self.settings.ping_timeout_s,
-        )
-        holder: list[_Market] = []
-
-        async def url() -> str:
-            market = holder[0]
-            market.subscribed = market.wanted
-            return self.endpoints.market_url(product, market.wanted, market.attempt)
+    def _join_market(self, product: Product, wanted: frozenset[str]) -> None:
+        """Add this account's streams to the venue's shared connection for `product`."""
+        stream = f"market-{product.value}"
 
         def on_frame(text: str, t_ms: int) -> None:
-            holder[0].frames_since_connect += 1
             self.sink.frame(WsLine(t_ms, "market", None, text))
 
         async def on_lifecycle(event: st.Lifecycle) -> None:
-            market = holder[0]
-            self._report(event, f"market-{product.value}")
-            if isinstance(event, st.WatchdogFired) and market.frames_since_connect == 0:
-                # Acked but silent: the legacy-URL symptom; try the next base (testnet, demo).
-                market.attempt += 1
-            if isinstance(event, st.Connected):
-                market.frames_since_connect = 0
+            self._report(event, stream)
 
-        supervisor = st.StreamSupervisor(cfg, url, on_frame, on_lifecycle, backoff=Backoff())
-        task = asyncio.create_task(supervisor.run(), name=f"{self.account} market-{product.value}")
-        market = _Market(product, supervisor, task, wanted)
-        holder.append(market)
-        self._markets[product] = market
-
-    async def _resubscribe(self, market: _Market) -> None:
-        """SUBSCRIBE / UNSUBSCRIBE on the open connection; a reconnect picks up the rest."""
-        added = sorted(market.wanted - market.subscribed)
-        removed = sorted(market.subscribed - market.wanted)
-        for method, params in (("SUBSCRIBE", added), ("UNSUBSCRIBE", removed)):
-            if not params:
-                continue
-            message = json.dumps({"method": method, "params": params, "id": market.next_id})
-            market.next_id += 1
-            if not await market.supervisor.send(message):
-                return  # not connected: the next connection's URL carries `wanted`
-        market.subscribed = market.wanted
+        self._markets[product] = self._hub.join(
+            self.account, self.endpoints, product, wanted, on_frame, on_lifecycle
+        )
 
     # ------------------------------------------------------------------ REST
     async def _snapshot(self, reason: str) -> None:
@@ -577,13 +543,12 @@ class LiveFeed:
         if self._stopping:
             return
         self._stopping = True
-        stops = [m.supervisor.stop() for m in self._markets.values()]
+        stops = [lease.leave() for lease in self._markets.values()]
+        self._markets.clear()
         if self._user is not None:
             stops.append(self._user.stop())
         await asyncio.gather(*stops, return_exceptions=True)
-        for market in self._markets.values():
-            market.task.cancel()
-        tasks = [*self._tasks, *(m.task for m in self._markets.values())]
+        tasks = [*self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -32,7 +32,8 @@ from monitor.binance.backoff import Backoff
 from monitor.binance.endpoints import endpoints_for
 from monitor.binance.rest import RestClient
 from monitor.config import Account, Config
-from monitor.feed.live import FeedHealth, LiveFeed, LiveSettings
+from monitor.feed.live import FeedHealth, LiveFeed, LiveSettings, stream_timings
+from monitor.feed.market_hub import MarketHub
 from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta
 from monitor.service.account import USER_STREAM, AccountRuntime
@@ -113,6 +114,8 @@ class Daemon:
         self._checkpoints: set[asyncio.Task[None]] = set()
         self.worker: DeliveryWorker | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: One market connection per venue and product, shared by the accounts on it.
+        self.market_hub = MarketHub(stream_timings(self.options.live))
         self._recorders: list[RecordingWriter] = []
         self.tick_hooks: list[Callable[[], None]] = []
         #: Called with every alert after it was persisted (metrics, tests, the demo's console).
@@ -229,6 +232,7 @@ class Daemon:
                 mode=account.fixed_mode,
                 settings=self.options.live,
                 now_ms=self.now_ms,
+                hub=self.market_hub,
             )
             slot.feed, slot.rest = feed, rest
             slot.runtime.feed = feed

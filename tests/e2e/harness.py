@@ -55,7 +55,7 @@ rest = "{rest}"
 ws = "{ws}"
 api_key = "{API_KEY}"
 api_secret = "{API_SECRET}"
-{extra}
+{extra.replace("{rest}", rest).replace("{ws}", ws)}
 
 [[notify]]
 url = "{sink_url}"
@@ -112,6 +112,7 @@ async def running(
     mode: str = "auto",
     fake_options: dict[str, Any] | None = None,
     before_start: Callable[[FakeExchange], None] | None = None,
+    extra: str = "",
 ) -> AsyncIterator[Session]:
     path = examples.path(recording) if recording in examples.NAMES else Path(recording)
     fake = FakeExchange.from_file(
@@ -122,7 +123,7 @@ async def running(
     await fake.start()
     try:
         config = load_config(write_config(tmp_path, fake.rest_url, fake.ws_url,
-                                          sink.json_url(), mode=mode))
+                                          sink.json_url(), mode=mode, extra=extra))
         if before_start is not None:
             before_start(fake)
         daemon = Daemon(config, DaemonOptions(live=settings, record=record))

@@ -13,7 +13,7 @@ import pytest
 
 from monitor import examples
 from monitor.calc import calc_file
-from tests.e2e.harness import close, running, until
+from tests.e2e.harness import API_KEY, API_SECRET, close, running, until
 
 MODES = {
     "usdm": "usdm",
@@ -54,3 +54,34 @@ async def test_live_figures_match_calc_and_the_recording_replays(
     replayed = calc_file(recorded)
     for key, value in live_figures.items():
         assert close(replayed[key], value), key
+
+
+async def test_accounts_on_one_venue_share_one_market_connection(tmp_path: Path) -> None:
+    """Two accounts on one exchange: one market connection carries both accounts' marks;
+    each has its own user stream, and both reach calc's figures. A drop of the shared
+    connection is a reconnect for both."""
+    expected = calc_file(examples.path("usdm"))
+    second = (
+        '\n[[accounts]]\nname = "desk"\nenvironment = "custom"\nmode = "usdm"\n'
+        'rest = "{rest}"\nws = "{ws}"\n'
+        f'api_key = "{API_KEY}"\napi_secret = "{API_SECRET}"\nlevels = [0.5, 0.6, 0.7]\n'
+    )
+
+    async with running(tmp_path, "usdm", speed=30, extra=second) as s:
+        desk = s.daemon.slots["desk"]
+        await until(lambda: desk.runtime.timeline.replay.book is not None, "desk's snapshot")
+        await until(lambda: s.fake.state()["connections_open"].get("user") == 2,
+                    "a user stream per account")
+        assert s.fake.state()["connections_open"].get("market") == 1
+        acct_market = dict(s.feed.streams())["market-um"]
+        assert dict(desk.feed.streams())["market-um"] is acct_market
+        await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
+        for name in ("acct", "desk"):
+            await until(lambda name=name: close(
+                next(x for x in s.daemon.status() if x["account"] == name)["risk"],
+                expected["risk"]), f"calc's risk for {name}")
+        s.fake.faults.drop("market")
+        await until(lambda: all(
+            next(x for x in a["streams"] if x["name"] == "market-um")["reconnects"] >= 1
+            for a in s.daemon.status()), "a reconnect seen by both accounts")
+        assert s.fake.state()["connections_open"].get("market") == 1
