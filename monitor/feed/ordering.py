@@ -12,17 +12,17 @@ than that is dropped; the frame's other items still apply (a late `ACCOUNT_UPDAT
 only news about an asset the newer frame did not touch). Equal `E` applies: a repeated frame
 writes the same values again, and two services may stamp one instant.
 
-The stamps outlive a resync. A REST snapshot is newer than every update applied before it, so
-an update older than a stamp is older than the snapshot too. (An update older than the snapshot
-but newer than every stamp cannot be told apart without the snapshot's own exchange time; the
-next update of that item, or the next resync, corrects it.)
+The stamps outlive a resync, and a resync raises them to the `updateTime` the REST rows carry
+(`rest_stamps`): a snapshot is at least as new as the last change of each row, so an update
+older than that is older than the snapshot too, even for an item no update has touched yet.
 
-Pure: no clock, no IO. The feed (`Replay`) calls `fresh` before applying a user frame.
+Pure: no clock, no IO. The feed (`Replay`) calls `fresh` before applying a user frame and
+`floor` after a resync.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from monitor.engine.events import (
     AccountStatus,
@@ -34,6 +34,19 @@ from monitor.engine.events import (
 )
 
 ItemKey = tuple[str, ...]
+
+#: Account bodies whose `assets` rows (and `positions`, where present) carry `updateTime`,
+#: with the product of their wallets.
+_ACCOUNT_WALLETS = {
+    "/fapi/v2/account": "UM",
+    "/fapi/v3/account": "UM",
+    "/dapi/v1/account": "CM",
+    "/papi/v1/um/account": "UM",
+    "/papi/v1/cm/account": "CM",
+}
+PM_BALANCE = "/papi/v1/balance"
+#: An `updateTime` beyond this is not a millisecond timestamp (ignored).
+_TIME_MAX = 10**15
 
 
 def item_key(event: EngineEvent) -> ItemKey | None:
@@ -49,6 +62,9 @@ def item_key(event: EngineEvent) -> ItemKey | None:
     if isinstance(event, AccountStatus):
         return ("status",)
     return None
+
+
+_Note = Callable[[ItemKey, Mapping[str, object]], None]
 
 
 class EventOrder:
@@ -89,6 +105,69 @@ class EventOrder:
             if key is not None:
                 stamps[key] = event_time
 
+    def floor(self, stamps: Mapping[ItemKey, int]) -> None:
+        """Raise the stamps to at least `stamps` (a resync's `rest_stamps`)."""
+        mine = self._stamps
+        for key, t in stamps.items():
+            if t > mine.get(key, 0):
+                mine[key] = t
+
     def stamp(self, key: ItemKey) -> int | None:
         """The event time that last set `key` (None: no update seen)."""
         return self._stamps.get(key)
+
+
+def rest_stamps(rest: Mapping[str, object]) -> dict[ItemKey, int]:
+    """Per item, the `updateTime` of the REST row that describes it (rows without one, or with
+    0, give nothing). `rest`: REST path → raw body, as `Replay` keeps them."""
+    out: dict[ItemKey, int] = {}
+
+    def note(key: ItemKey, row: Mapping[str, object]) -> None:
+        t = _millis(row.get("updateTime"))
+        if t and t > out.get(key, 0):
+            out[key] = t
+
+    for path, body in rest.items():
+        if path.endswith("/positionRisk"):
+            for row in _rows(body):
+                _position(row, note)
+        elif path in _ACCOUNT_WALLETS and isinstance(body, Mapping):
+            product = _ACCOUNT_WALLETS[path]
+            for row in _rows(body.get("assets")):
+                if isinstance(row.get("asset"), str):
+                    note(("wallet", product, str(row["asset"])), row)
+            for row in _rows(body.get("positions")):
+                _position(row, note)
+        elif path == PM_BALANCE:
+            for row in _rows(body):
+                asset = row.get("asset")
+                if isinstance(asset, str):
+                    for key in (("wallet", "UM", asset), ("wallet", "CM", asset),
+                                ("margin", asset), ("liability", asset)):
+                        note(key, row)
+    return out
+
+
+def _rows(body: object) -> Iterator[Mapping[str, object]]:
+    if isinstance(body, Mapping):
+        body = [body]
+    if isinstance(body, list):
+        for row in body:
+            if isinstance(row, Mapping):
+                yield row
+
+
+def _position(row: Mapping[str, object], note: _Note) -> None:
+    symbol, side = row.get("symbol"), row.get("positionSide", "BOTH")
+    if isinstance(symbol, str) and isinstance(side, str):
+        note(("position", symbol, side), row)
+
+
+def _millis(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        value = int(value)
+    if isinstance(value, int) and 0 < value < _TIME_MAX:
+        return value
+    return None

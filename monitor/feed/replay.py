@@ -25,7 +25,7 @@ from monitor.binance.user_events import ServiceSignal, translate_frame
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
-from monitor.feed.ordering import EventOrder
+from monitor.feed.ordering import EventOrder, rest_stamps
 from monitor.feed.recording import Line, Meta, RestLine, WsLine, frame_data
 
 #: Paths whose refresh only moves prices, rates or account-level figures (targeted events).
@@ -132,7 +132,8 @@ class Replay:
             if not paths:
                 return
             state = build_state(rest, self.mode, margin_leverage=self.margin_leverage)
-            if self.book is None or not set(paths) <= REFRESH_ONLY:
+            resync = self.book is None or not set(paths) <= REFRESH_ONLY
+            if resync:
                 self._resync(state)
             else:
                 self._refresh(state, set(paths))
@@ -143,6 +144,8 @@ class Replay:
                 raise
             return
         self.rest = rest
+        if resync:  # the snapshot is as new as its rows' last changes: older updates are not
+            self.order.floor(rest_stamps(rest))
         self.fresh.append("rest")  # accepted data, not merely an answer
 
     def _resync(self, state: AccountState) -> None:

@@ -1,5 +1,6 @@
 """User updates are ordered by `E` per item: a late frame never rolls an item back, the items it
-alone carries still apply, and any delivery order ends in the state of the newest updates."""
+alone carries still apply, a resync's REST rows floor the stamps at their `updateTime`, and any
+delivery order ends in the state of the newest updates."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.engine.events import EngineEvent, FuturesWallet, MarkPrice, PositionUpdate
-from monitor.feed.ordering import EventOrder, item_key
-from monitor.feed.recording import Line, Meta, WsLine
+from monitor.feed.ordering import EventOrder, item_key, rest_stamps
+from monitor.feed.recording import Line, Meta, RestLine, WsLine
 from monitor.feed.replay import Replay
 from tests.recordings import snapshot
 
@@ -80,6 +81,46 @@ def test_stamps_outlive_a_resync() -> None:
     assert _qty(replay, "BTCUSDT") == 0.25
     assert replay.counters["resyncs"] == 1
     assert replay.counters["user_stale_updates"] == 1
+
+
+def test_a_resync_floors_the_stamps_at_its_rows_update_times() -> None:
+    """An update older than the snapshot's own rows is older than the snapshot, even for an
+    item no update has touched: REST `updateTime` raises the stamps."""
+    lines = snapshot(1, qty=0.25)
+    for line in lines:
+        if isinstance(line, RestLine) and line.path == "/fapi/v3/positionRisk":
+            line.data[0]["updateTime"] = 500
+        if isinstance(line, RestLine) and line.path == "/fapi/v3/account":
+            line.data["assets"][0]["updateTime"] = "700"  # a string on some endpoints
+    replay = _replay([*lines, _update(400, btc_qty=2.0, usdt=1.0), _update(600, usdt=2.0)])
+    assert _qty(replay, "BTCUSDT") == 0.25  # 400 < the row's 500
+    assert _wallet(replay) == 10_000.0  # 400 and 600 < the asset row's 700
+    assert replay.counters["user_stale_updates"] == 3
+    assert replay.order.stamp(("position", "BTCUSDT", "BOTH")) == 500
+    replay.feed(_update(800, btc_qty=0.5))
+    assert _qty(replay, "BTCUSDT") == 0.5  # newer than the snapshot: applied
+
+
+def test_rest_stamps_read_every_row_kind() -> None:
+    rest = {
+        "/fapi/v3/positionRisk": [{"symbol": "A", "positionSide": "LONG", "updateTime": 5},
+                                  {"symbol": "B", "positionSide": "BOTH", "updateTime": 0},
+                                  {"symbol": "C", "updateTime": True}],
+        "/dapi/v1/account": {"assets": [{"asset": "BTC", "updateTime": 7}],
+                             "positions": [{"symbol": "BTCUSD_PERP", "positionSide": "BOTH",
+                                            "updateTime": 9}]},
+        "/papi/v1/balance": [{"asset": "ETH", "updateTime": "11"}],
+        "/fapi/v1/premiumIndex": [{"symbol": "A", "time": 99, "updateTime": 99}],
+    }
+    assert rest_stamps(rest) == {
+        ("position", "A", "LONG"): 5,
+        ("wallet", "CM", "BTC"): 7,
+        ("position", "BTCUSD_PERP", "BOTH"): 9,
+        ("wallet", "UM", "ETH"): 11,
+        ("wallet", "CM", "ETH"): 11,
+        ("margin", "ETH"): 11,
+        ("liability", "ETH"): 11,
+    }
 
 
 def test_a_rejected_frame_stamps_nothing() -> None:

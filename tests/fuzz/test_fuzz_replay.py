@@ -17,6 +17,7 @@ The bugs this suite found are fixed; each has a regression test at the end of th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -298,6 +299,7 @@ def check_user(timeline: AlertTimeline, text: str, t: int) -> None:
     except (WireError, ValueError):
         translation = None
     before, counts = fingerprint(book), Counter(replay.counters)
+    order_before = copy.deepcopy(replay.order)
     feed(timeline, WsLine(t, "user", None, text))
     changed = delta(replay.counters, counts)
     if translation is None:
@@ -305,14 +307,19 @@ def check_user(timeline: AlertTimeline, text: str, t: int) -> None:
         assert fingerprint(book) == before, "a rejected user frame changed the book"
         return
     signals = Counter(f"signal_{type(s).__name__}" for s in translation.signals)
-    if opens_unusable_leg(book, translation):
+    # Item updates older (by E) than what set the item last are dropped and counted.
+    kept, dropped = order_before.fresh(translation.events, translation.event_time)
+    applied = dataclasses.replace(translation, events=tuple(kept))
+    if dropped:
+        signals["user_stale_updates"] = dropped
+    if opens_unusable_leg(book, applied):
         assert changed == {"user_events": 1, "engine_errors": 1, **signals}
         assert fingerprint(book) == before, "a rejected user message was partly applied"
         return
     assert changed == {"user_events": 1, **signals}
-    if not translation.events:
+    if not kept:
         assert fingerprint(book) == before, "a user event without engine events changed the book"
-    check_applied(book, translation.events)
+    check_applied(book, applied.events)
 
 
 def check_applied(book: Book, events: tuple[ev.EngineEvent, ...]) -> None:
