@@ -20,7 +20,8 @@ Policy:
   delivered data and stayed up for `healthy_after_s`, or stayed up for `stable_after_s` (time,
   not first message alone: a server that accepts, sends one error and closes must not be
   hammered at the base delay; but a stream that was delivering is healthy, and its next loss
-  must not wait out a long delay blind). `reconnect()` reconnects at once.
+  must not wait out a long delay blind). A `quiet` stream (user data) needs no data for that:
+  staying up `healthy_after_s` is enough. `reconnect()` reconnects at once.
 - Watchdog: no data message for `idle_timeout_s` → `WatchdogFired`, close, reconnect (a gap).
 - Rotation: at `max_age_s` (or on `rotate()`) a new connection is opened while the old keeps
   delivering. Once the new one is open, the old keeps delivering until the new one has
@@ -406,7 +407,7 @@ class StreamSupervisor:
             if not active.stable:
                 up_s = now - active.opened_mono
                 if up_s >= cfg.stable_after_s or (
-                    active.got_frame and up_s >= cfg.healthy_after_s
+                    (active.got_frame or cfg.quiet) and up_s >= cfg.healthy_after_s
                 ):
                     active.stable = True
                     self._backoff.reset()

@@ -58,6 +58,11 @@ class StreamConfig:
     stable_after_s: float = 30.0
     #: ... as does one that delivered data and stayed up this long.
     healthy_after_s: float = 5.0
+    #: A stream that is quiet by nature (user data: nothing arrives until something happens).
+    #: Its connection is healthy once accepted and up `healthy_after_s`, data or not: a server
+    #: that refuses the listenKey closes at once, and waiting for data that may never come
+    #: would let the backoff grow across every drop until the monitor goes blind for long.
+    quiet: bool = False
 
     def __post_init__(self) -> None:
         positive = {

@@ -311,6 +311,7 @@ class LiveFeed:
             max_age_s=self.settings.max_age_s,
             ping_interval_s=self.settings.ping_interval_s,
             ping_timeout_s=self.settings.ping_timeout_s,
+            quiet=True,
         )
         self._user = st.StreamSupervisor(
             cfg, self._user_url, self._user_frame, self._user_lifecycle, backoff=Backoff()

@@ -480,6 +480,33 @@ async def test_a_connection_that_delivered_data_resets_the_backoff_sooner(
     assert delays == [0.25, 0.5, 1.0, 2.0, 0.25]
 
 
+async def test_a_quiet_stream_connection_resets_the_backoff_without_data(
+    server: ScriptServer,
+) -> None:
+    """A user-data stream is quiet by nature: an accepted connection that stayed up
+    `healthy_after_s` is healthy without data (found by the 60-minute soak, where a user stream
+    dropped every few seconds waited out 8-17 s delays and the monitor went blind)."""
+    owner = Owner()
+    delays, record_sleep = recorded_sleeps()
+    urls = Urls(
+        server.url("/refuse"),
+        server.url("/refuse"),
+        server.url("/close1001?hold=0.5"),  # up 0.5 s, no data: healthy for a quiet stream
+        server.url("/refuse"),
+        server.url("/counter"),
+    )
+    sup = supervisor(
+        urls,
+        owner,
+        config(stable_after_s=60.0, healthy_after_s=0.25, quiet=True),
+        backoff=Backoff(rng=lambda: 0.0),
+        sleep=record_sleep,
+    )
+    async with running(sup):
+        await until(lambda: urls.calls >= 5 and len(owner.counters()) >= 1, "final connection")
+    assert delays == [0.25, 0.5, 0.25, 0.5]
+
+
 async def test_reconnect_cuts_a_pending_backoff_delay_short(server: ScriptServer) -> None:
     """The owner asks for a fresh connection (a new listenKey) while a long delay is pending:
     the next attempt starts at once."""
