@@ -24,7 +24,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Run the real daemon against the fake exchange with injected faults and "
         "real notifier sinks; compare the alerts with what the price path should fire.",
     )
-    parser.add_argument("--minutes", type=float, default=3.5, help="wall-clock length (may be "
+    parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock length (may be "
                         "fractional; short runs take at least about 1.5 min)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the schedule and path")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")

@@ -45,6 +45,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "short": ("warning", "critical", "warning_down"),
 }
+#: The first cycles of every run, before the seeded draw.
+OPENING = ("full", "zigzag")
 ACCOUNT_NAME = "soak"
 #: The risk the `kill` hold sits at (critical); the other holds named here sit at `base`.
 KILL_LEVEL = "kill"
@@ -136,7 +138,12 @@ def build_path(minutes: float, seed: int, timings: Timings | None = None) -> Pri
         return len(TEMPLATES[name]) * (tm.hold_s + tm.ramp_s) + tm.ramp_s + tm.base_s
 
     while True:
-        name = "full" if not cycles else names[rng.randrange(len(names))]
+        # `full` then `zigzag` open every run: between them, a descent from emergency, a descent
+        # from critical alone and a re-escalation, so even the 3-minute CI run has each. Then
+        # seeded templates; `short` when nothing longer fits.
+        name = OPENING[len(cycles)] if len(cycles) < len(OPENING) else (
+            names[rng.randrange(len(names))]
+        )
         if now + length(name) > budget and cycles:
             name = "short"
             if now + length(name) > budget:

@@ -4,7 +4,8 @@ Times are seconds of playback (the recording's clock, which the simulator plays 
 Faults avoid the start-up lead, the tail (where deliveries drain), the long `kill` hold (which
 holds only the SIGKILL and the restart) and the last seconds of every hold (kept quiet for the
 state probe there). Silences go into base holds, one each, so the blindness they cause never
-hides a level crossing. Counts scale with the minutes and never fall below the issue's minimums.
+hides a level crossing. Counts scale with the minutes and never fall below the issue's minimums,
+except connection losses, which the daemon's reconnect backoff paces (see `Plan`).
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Scaled fault counts for one run."""
+    """Scaled fault counts for one run.
 
-    drops: int
+    Connection losses (drops, rotations, oversized frames) have no count here: `_loss_bursts`
+    places them as densely as the daemon's default reconnect backoff allows without going blind,
+    about 9.5 drops and 3.7 rotations a minute. The issue's 100 drops therefore need a run of
+    13 minutes or more; the 3-minute CI run has about 19.
+    """
+
     expiries: int
-    rotations: int
     rest_bursts: int
     skews: int
     malformed: int
@@ -69,9 +74,7 @@ def plan_for(minutes: float) -> Plan:
         return max(floor, math.ceil(per_minute * m))
 
     return Plan(
-        drops=at_least(100, 34),
         expiries=at_least(10, 4),
-        rotations=at_least(3, 1.5),
         rest_bursts=at_least(6, 3),
         skews=at_least(2, 0.5),
         malformed=at_least(1000, 350),

@@ -23,7 +23,7 @@ def _schedule(minutes: float, seed: int = 1):  # type: ignore[no-untyped-def]
     return path, build_schedule(path, minutes, seed, user)
 
 
-@pytest.mark.parametrize("minutes", [3.5, 60])
+@pytest.mark.parametrize("minutes", [3, 13, 60])
 def test_schedule_meets_the_minimums(minutes: float) -> None:
     _, actions = _schedule(minutes)
     counts = fault_counts(actions)
@@ -36,8 +36,11 @@ def test_schedule_meets_the_minimums(minutes: float) -> None:
     assert counts["push_duplicate"] >= 20 and counts["push_out_of_order"] >= 20
     assert {f"rest_{s}" for s in (500, 502, 503, 429, 418)} <= set(counts)
     assert counts["sinks_down"] == 1 and counts["kill"] == 1
-    if minutes >= 60:
+    # Connection losses are paced by the daemon's backoff (`Plan`): 100 drops from 13 minutes.
+    if minutes >= 13:
         assert counts["drop"] >= 100
+    else:
+        assert counts["drop"] + counts["rotate"] >= 20
 
 
 def test_connection_losses_leave_the_backoff_time_to_reset() -> None:
@@ -80,7 +83,7 @@ def test_price_path_crosses_every_level_up_and_down(minutes: float) -> None:
     assert RISK["critical_down"] < 0.92 and RISK["warning_down"] < 0.82 and RISK["base"] < 0.67
 
 
-@pytest.mark.parametrize("minutes", [3.5, 60])
+@pytest.mark.parametrize("minutes", [3, 60])
 def test_every_silence_outlasts_its_blind_deadline_inside_a_hold(minutes: float) -> None:
     """A silence shorter than the 2 x stale_after deadline could end before a compliant daemon
     reports blind (the data resumes first); the check would then fail on a race, not a bug."""
@@ -95,12 +98,19 @@ def test_every_silence_outlasts_its_blind_deadline_inside_a_hold(minutes: float)
         assert a.t_s + a.params["seconds"] < hold.end_s
 
 
-def test_ci_length_path_has_every_descent() -> None:
-    """The CI run (3.5 minutes, seed 1) de-escalates both from emergency and from critical."""
-    path = build_path(3.5, 1)
-    assert len(path.cycles) >= 3
+@pytest.mark.parametrize("seed", [1, 2, 7])
+def test_ci_length_path_has_every_descent(seed: int) -> None:
+    """The CI run (`--minutes 3`) de-escalates from emergency and from critical alone, and climbs
+    to emergency twice, whatever the seed."""
+    path = build_path(3, seed)
+    assert path.cycles[:2] == ["full", "zigzag"]
     assert len(path.holds("emergency")) >= 2
-    assert "short" in path.cycles
+    meta, lines = recording(path, T0)
+    names = [str(k) for k in expected_alerts(meta, lines, AlertSettings().policy())]
+    assert names.count("level/emergency") >= 2
+    assert "deescalation/critical" in names  # emergency -> critical
+    assert "deescalation/warning" in names  # critical -> warning, no emergency between
+    assert names.count("all_clear/-") >= 2
 
 
 def _ids(*specs: tuple[str, str, int]) -> list[str | None]:
