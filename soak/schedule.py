@@ -48,10 +48,10 @@ class Action:
 class Plan:
     """Scaled fault counts for one run.
 
-    Connection losses (drops, rotations, oversized frames) have no count here: `_loss_bursts`
-    places them as densely as the daemon's default reconnect backoff allows without going blind,
-    about 9.5 drops and 3.7 rotations a minute. The issue's 100 drops therefore need a run of
-    13 minutes or more; the 3-minute CI run has about 19.
+    Drops and rotations have no count here: `_loss_bursts` places connection losses as
+    densely as the daemon's default reconnect backoff allows without going blind, about 9.5
+    drops and 3.7 rotations a minute. The issue's 100 drops therefore need a run of 13 minutes
+    or more; the 3-minute CI run has about 19.
     """
 
     expiries: int
