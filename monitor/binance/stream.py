@@ -285,7 +285,10 @@ class StreamSupervisor:
 
         While no connection is open, a pending backoff delay is cut short: the owner has a reason
         to expect the next attempt to succeed (a new listenKey), and every second of waiting is
-        a second blind."""
+        a second blind. The backoff starts over too: the failures so far (a dead listenKey
+        refused, again and again) say nothing about the new URL. Without that, a storm of
+        refusals left the next ordinary drop waiting out a 15-30 s delay (the hour-long soak)."""
+        self._backoff.reset()
         self._reconnect_request = reason
         self._wake.set()
         self._retry_now.set()
@@ -323,10 +326,10 @@ class StreamSupervisor:
 
     async def _pause(self) -> None:
         """The backoff delay before the next attempt, or less if `reconnect()` is called."""
-        delay = self._backoff.next_delay()
-        if self._retry_now.is_set():  # asked for since the loss: try at once
+        if self._retry_now.is_set():  # asked for since the loss: try at once, count nothing
             self._retry_now.clear()
             return
+        delay = self._backoff.next_delay()
         log.debug("%s: next attempt in %.2f s", self.config.name, delay)
         sleeper = asyncio.ensure_future(self._sleep(delay))
         retry = asyncio.ensure_future(self._retry_now.wait())

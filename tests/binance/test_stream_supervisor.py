@@ -523,6 +523,31 @@ async def test_reconnect_cuts_a_pending_backoff_delay_short(server: ScriptServer
         assert time.monotonic() - started < 5.0  # not the 30 s delay
 
 
+async def test_reconnect_starts_the_backoff_over(server: ScriptServer) -> None:
+    """Refusals (a dead listenKey) climbed the backoff; the owner's reconnect (a new key) starts
+    it over, so the next ordinary loss waits the base delay, not 15-30 s (found by the
+    hour-long soak: the user stream sat out 27 s twice and the monitor went blind)."""
+    owner = Owner()
+    delays: list[float] = []
+    never = asyncio.Event()
+
+    async def record_sleep(delay: float) -> None:
+        delays.append(delay)
+        if delay >= 1.0:
+            await never.wait()  # the long delay that `reconnect()` cuts short
+        await asyncio.sleep(0.005)
+
+    urls = Urls(*[server.url("/refuse")] * 5, server.url("/counter"))
+    sup = supervisor(
+        urls, owner, config(), backoff=Backoff(rng=lambda: 0.0), sleep=record_sleep
+    )
+    async with running(sup):
+        await until(lambda: len(delays) == 3, "three refusals, the third delay pending")
+        sup.reconnect("new listenKey")
+        await until(lambda: len(owner.counters()) >= 1, "the connection after the refusals")
+    assert delays == [0.25, 0.5, 1.0, 0.25, 0.5]
+
+
 async def test_every_kind_of_failed_attempt_is_retried(
     server: ScriptServer, hanging_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
