@@ -272,6 +272,7 @@ class Soak:
     async def _probe(
         self, action: Action, sim: SimControl, probe: DaemonProbe, sim_base: str
     ) -> None:
+        started = time.monotonic()  # the hold ends PROBE_BEFORE_END_S from now
         result = Probe(action.t_s, str(action.params.get("hold", "")))
         self.obs.probes.append(result)
         if self._daemon_down or self.daemon is None or not self.daemon.running():
@@ -285,7 +286,6 @@ class Soak:
         if faults.get("silenced"):
             result.skipped = "a stream is silenced"
             return
-        started = time.monotonic()
         doc = json.loads(await probe.status_text())
         accounts = doc.get("accounts") or [{}]
         mine = accounts[0]
