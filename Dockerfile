@@ -4,12 +4,15 @@
 #   docker build -t marginwatch .
 #   docker run -d --name marginwatch --read-only --tmpfs /tmp --stop-timeout 15 \
 #     -v /etc/marginwatch:/config:ro -v marginwatch-state:/state \
-#     -e MARGINWATCH_HTTP__LISTEN=0.0.0.0:9108 -p 127.0.0.1:9108:9108 \
-#     --env-file /etc/marginwatch/marginwatch.env marginwatch
+#     --env-file /etc/marginwatch/marginwatch.env \
+#     -e MARGINWATCH_HTTP__LISTEN=0.0.0.0:9108 -p 127.0.0.1:9108:9108 marginwatch
 #
-# /config holds marginwatch.toml (and any secret files, mode 0600, readable by uid 10001);
-# /state holds the durable alert outbox. Inside a container the HTTP endpoint must listen on
-# 0.0.0.0 to be published; publish it on the host's loopback only (/status shows positions).
+# (README.md, "In Docker", has the whole recipe.) /config holds marginwatch.toml and
+# credentials/, the files its `*_credential = "NAME"` secrets name (no systemd here:
+# CREDENTIALS_DIRECTORY points there), all owned by uid 10001 with mode 0600; `*_env` secrets
+# come from --env-file. /state holds the durable alert outbox; /tmp must be a tmpfs (the root is
+# read-only). Inside a container the HTTP endpoint must listen on 0.0.0.0 to be published;
+# publish it on the host's loopback only (/status shows positions).
 # The health check reads http://127.0.0.1:9108/healthz; set HEALTHCHECK_URL if the port differs.
 
 # ---- build: a virtual environment with marginwatch and its dependencies ------------------------
@@ -30,6 +33,7 @@ ENV PATH=/opt/marginwatch/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MARGINWATCH_STATE__DIR=/state \
+    CREDENTIALS_DIRECTORY=/config/credentials \
     HOME=/state
 RUN groupadd --system --gid 10001 marginwatch \
     && useradd --system --uid 10001 --gid marginwatch --no-create-home \

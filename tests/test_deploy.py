@@ -49,6 +49,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 EXAMPLE = ROOT / "config" / "example.toml"
 BINARY = "/opt/marginwatch/bin/marginwatch"
+#: The credential the units load the config file as; ExecStart reads %d/<this>.
+CONFIG_CREDENTIAL = "marginwatch.toml"
 NOBODY = 65534
 TIMEOUT = 120
 
@@ -111,6 +113,8 @@ HARDENING = {
     ],
 )
 def test_unit_directives(path: Path, config: str) -> None:
+    """The hardened service; the config reaches the dynamic user as a credential (its file stays
+    root-only) and ExecStart reads that copy."""
     unit = parse_unit(path)
     assert set(unit) == {"Unit", "Service", "Install"}
     assert "network-online.target" in one(unit, "Unit", "After")
@@ -120,7 +124,8 @@ def test_unit_directives(path: Path, config: str) -> None:
     assert one(unit, "Service", "NotifyAccess") == "main"
     assert one(unit, "Service", "WatchdogSec") == "30"
     assert one(unit, "Service", "Restart") == "always"
-    assert one(unit, "Service", "ExecStart") == f"{BINARY} run --config {config}"
+    assert one(unit, "Service", "ExecStart") == f"{BINARY} run --config %d/{CONFIG_CREDENTIAL}"
+    assert f"{CONFIG_CREDENTIAL}:{config}" in service["LoadCredential"]
     assert one(unit, "Service", "KillSignal") == "SIGTERM"
     assert int(one(unit, "Service", "TimeoutStopSec")) > 10  # the daemon exits within 10 s
     assert one(unit, "Service", "DynamicUser") == "yes" or "User" in service
@@ -145,7 +150,7 @@ def test_main_unit_loads_the_example_configs_credentials() -> None:
         if key.endswith("_credential")
     }
     loaded = {line.split(":", 1)[0] for line in parse_unit(MAIN_UNIT)["Service"]["LoadCredential"]}
-    assert loaded == wanted
+    assert loaded == wanted | {CONFIG_CREDENTIAL}
     for line in parse_unit(MAIN_UNIT)["Service"]["LoadCredential"]:
         assert line.split(":", 1)[1].startswith("/etc/marginwatch/")
 
@@ -161,14 +166,13 @@ def test_template_is_the_main_unit_per_instance() -> None:
     }
     assert differing == {
         "Description",
-        "ExecStart",
         "EnvironmentFile",
         "LoadCredential",
         "StateDirectory",
         "WorkingDirectory",
         "SyslogIdentifier",
     }
-    for key in differing - {"Description", "ExecStart"}:
+    for key in differing - {"Description"}:
         assert all("%i" in value for value in template[_section(template, key)][key]), key
 
 
@@ -624,3 +628,253 @@ def test_the_daemon_stack_runs_under_memory_deny_write_execute() -> None:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["mode"] == "portfolio_margin"
+
+
+# ---- README's install recipes, followed step by step --------------------------------------------
+
+README = ROOT / "README.md"
+#: Values for the shell variables the recipes use (random, so a leak would be visible).
+RECIPE_SECRETS = {
+    "BINANCE_API_SECRET": secrets.token_hex(32),
+    "BINANCE_API_KEY": secrets.token_hex(32),
+    "TESTNET_API_KEY": secrets.token_hex(32),
+    "TESTNET_API_SECRET": secrets.token_hex(32),
+    "TELEGRAM_URL": f"tgram://123456:{secrets.token_hex(17)}/-100123",
+    "SMTP_URL": f"mailtos://a:{secrets.token_hex(8)}@smtp.example.com?to=o@example.com",
+}
+#: Steps this machine cannot take (no systemd as PID 1, no Docker engine); checked, not run.
+NOT_RUN = ("systemctl ", "sudo systemctl ", "journalctl ", "docker ")
+
+
+def readme_commands(heading: str) -> list[str]:
+    """The shell commands of the first ```sh block under `heading`, continuations joined."""
+    section = re.split(r"\n##+ ", README.read_text().split(f"\n{heading}\n", 1)[1])[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands: list[str] = []
+    pending = ""
+    for raw in block.splitlines():
+        line = re.sub(r"\s+#\s.*$", "", raw.strip())  # a comment after the command
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+        elif line.endswith("|"):
+            pending += line + " "
+        else:
+            commands.append(pending + line)
+            pending = ""
+    assert not pending
+    return commands
+
+
+def follow(commands: list[str], paths: dict[str, str], owner: int | None) -> list[str]:
+    """Run the recipe's steps with its paths moved under a scratch root (and `sudo` dropped:
+    the test runs as whoever it is); returns the steps it could not take here."""
+    skipped = []
+    for command in commands:
+        if command.startswith(NOT_RUN):
+            skipped.append(command)
+            continue
+        local = command.replace("sudo ", "")
+        for path, here in paths.items():
+            local = local.replace(path, here)
+        chown = "-o 10001 -g 10001"
+        local = local.replace(chown, "" if owner is None else f"-o {owner} -g {owner}")
+        _run(
+            "bash", "-euo", "pipefail", "-c", local, cwd=ROOT, env={**os.environ, **RECIPE_SECRETS}
+        )
+    return skipped
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A scratch directory every user can traverse (pytest's tmp_path is root-only as root)."""
+    path = Path(tempfile.mkdtemp(prefix="marginwatch-recipe-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def run_as(image: Image, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), env=env, capture_output=True, text=True, timeout=TIMEOUT, **image.identity()
+    )
+
+
+def test_readme_install_recipe_is_a_venv_without_dev_extras(image: Image) -> None:
+    """`python3 -m venv /opt/marginwatch` + `pip install .`: the path ExecStart names; the wheel
+    pulls no dev extra (pytest, ruff, mypy stay out of a user install)."""
+    commands = readme_commands("### Install, upgrade, uninstall")
+    assert commands[:2] == [
+        "sudo python3 -m venv /opt/marginwatch",
+        "sudo /opt/marginwatch/bin/pip install .",
+    ]
+    for unit in (MAIN_UNIT, TEMPLATE_UNIT):
+        assert one(parse_unit(unit), "Service", "ExecStart").startswith("/opt/marginwatch/bin/")
+    probe = (
+        "from importlib.metadata import requires; "
+        "print('\\n'.join(r for r in requires('marginwatch') if 'extra ==' not in r))"
+    )
+    runtime = _check(image.run("python", "-c", probe)).stdout.split()
+    assert not {"pytest", "ruff", "mypy", "hypothesis"} & {
+        re.split(r"[<>=!~ ;]", r)[0] for r in runtime
+    }
+    text = README.read_text()
+    upgrade = text.split("**Upgrade**", 1)[1].split("**Uninstall**", 1)[0]
+    assert "/opt/marginwatch/bin/pip install --upgrade ." in upgrade
+    uninstall = text.split("**Uninstall**", 1)[1].split("\n### ", 1)[0]
+    for step in (
+        "disable --now marginwatch",
+        "rm -rf /opt/marginwatch",
+        "/var/lib/private/marginwatch",
+    ):
+        assert step in uninstall
+
+
+def test_pip_upgrade_and_uninstall_of_the_wheel(image: Image, tmp_path: Path) -> None:
+    """The wheel installs, reinstalls over itself (an upgrade) and uninstalls without a trace."""
+    venv = tmp_path / "venv"
+    wheel = next(image.venv.parent.glob("wheels/marginwatch-*.whl"))
+    python = install(wheel, venv)
+    _run(*PIP, "--python", python, "install", "--no-deps", "--no-index", "--force-reinstall", wheel)
+    assert "check-config" in _run(venv / "bin" / "marginwatch", "--help").stdout
+    _run(*PIP, "--python", python, "uninstall", "-y", "marginwatch")
+    assert not (venv / "bin" / "marginwatch").exists()
+    gone = subprocess.run([python, "-c", "import monitor"], capture_output=True, cwd=tmp_path)
+    assert gone.returncode != 0
+
+
+def test_readme_systemd_recipe(image: Image, scratch: Path) -> None:
+    """The documented steps, paths under a scratch root: root-only files, every file the unit
+    loads is created, and the unit's user (not root, no groups) runs ExecStart's check on the
+    credential copies systemd makes, while it cannot read the installed config itself."""
+    etc = scratch / "etc"
+    paths = {
+        "/etc/marginwatch": str(etc / "marginwatch"),
+        "/etc/systemd/system": str(etc / "units"),
+    }
+    paths["/opt/marginwatch"] = str(image.venv)
+    (etc / "units").mkdir(parents=True)
+    skipped = follow(readme_commands("### As a systemd service"), paths, owner=None)
+    assert skipped == [
+        "sudo systemctl daemon-reload",
+        "sudo systemctl enable --now marginwatch",
+        "journalctl -u marginwatch -f",
+    ]
+    config_dir = etc / "marginwatch"
+    assert mode(config_dir) == 0o700 and mode(config_dir / "credentials") == 0o700
+    for name in ("marginwatch.toml", "marginwatch.env"):
+        assert mode(config_dir / name) == 0o600, name
+    unit = parse_unit(etc / "units" / "marginwatch.service")
+    assert mode(etc / "units" / "marginwatch.service") == 0o644
+    assert unit == parse_unit(MAIN_UNIT)
+
+    # systemd's part, as root: EnvironmentFile= and a private copy of every LoadCredential=.
+    (env_file,) = unit["Service"]["EnvironmentFile"]
+    env_path = Path(env_file.lstrip("-").replace("/etc/marginwatch", str(config_dir)))
+    service_env = dict(line.split("=", 1) for line in env_path.read_text().splitlines() if line)
+    creds = scratch / "run" / "credentials" / "marginwatch.service"
+    creds.mkdir(parents=True)
+    for line in unit["Service"]["LoadCredential"]:
+        name, source = line.split(":", 1)
+        installed = Path(source.replace("/etc/marginwatch", str(config_dir)))
+        assert installed.is_file(), f"the recipe does not create {source} ({name})"
+        assert mode(installed) == 0o600, source
+        shutil.copyfile(installed, creds / name)
+        (creds / name).chmod(0o400)
+        if image.user is not None:
+            os.chown(creds / name, image.user, image.user)
+    if image.user is not None:
+        os.chown(creds, image.user, image.user)
+    creds.chmod(0o500)
+    (scratch / "state").mkdir(mode=0o777)
+    (scratch / "state").chmod(0o777)
+
+    # The service's part, as its user: ExecStart's config is the credential copy (%d).
+    exec_start = shlex.split(one(unit, "Service", "ExecStart").replace("%d", str(creds)))
+    assert exec_start[:2] == [BINARY, "run"]
+    config = exec_start[exec_start.index("--config") + 1]
+    env = {
+        **image.env,
+        **service_env,
+        "CREDENTIALS_DIRECTORY": str(creds),
+        "STATE_DIRECTORY": str(scratch / "state"),
+    }
+    done = run_as(image, str(image.venv / "bin" / "marginwatch"), "check-config", config, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("OK: 2 account(s)"), done.stdout
+    for value in RECIPE_SECRETS.values():
+        assert value not in done.stdout + done.stderr
+    if image.user is not None:  # what the old recipe (0600 config read in place) ran into
+        denied = run_as(
+            image, "python", "-c", f"open({str(config_dir / 'marginwatch.toml')!r})", env=env
+        )
+        assert denied.returncode != 0 and "PermissionError" in denied.stderr
+
+
+def docker_run(command: str) -> dict[str, list[str]]:
+    """A `docker run` command's options (flag → values) and the image, as `IMAGE`."""
+    words = shlex.split(command)
+    assert words[:3] == ["docker", "run", "-d"], words[:3]
+    options: dict[str, list[str]] = {}
+    i = 3
+    while words[i].startswith("-"):
+        flag = words[i]
+        if flag in ("--read-only",):
+            options.setdefault(flag, []).append("")
+            i += 1
+        else:
+            options.setdefault(flag, []).append(words[i + 1])
+            i += 2
+    assert i == len(words) - 1, words[i:]
+    options["IMAGE"] = [words[i]]
+    return options
+
+
+def test_readme_docker_recipe(image: Image, stages: list[Stage], scratch: Path) -> None:
+    """The documented host steps (files for uid 10001, mode 0600), then the container's start
+    check with the image's ENV, the run command's mounts, env file and variables."""
+    commands = readme_commands("### In Docker")
+    config_dir = scratch / "etc" / "marginwatch"
+    paths = {"/etc/marginwatch": str(config_dir)}
+    skipped = follow(commands, paths, owner=image.user)
+    assert skipped[0] == "docker build -t marginwatch ."
+    (run,) = skipped[1:]
+    options = docker_run(run)
+    header = DOCKERFILE.read_text().split("#   docker run", 1)[1].split("\n#\n", 1)[0]
+    documented = " ".join(line.lstrip("#").strip().rstrip("\\") for line in header.splitlines())
+    assert docker_run("docker run " + documented) == options, "Dockerfile and README differ"
+    assert options["--read-only"] and options["--tmpfs"] == ["/tmp"]
+    assert options["IMAGE"] == ["marginwatch"]
+    mounts = dict(v.split(":", 1) for v in options["-v"])
+    assert mounts == {"/etc/marginwatch": "/config:ro", "marginwatch-state": "/state"}
+    assert all(p.startswith("127.0.0.1:") for p in options["-p"])
+    plain = dict(e.split("=", 1) for e in options.get("-e", []))
+    assert plain == {"MARGINWATCH_HTTP__LISTEN": "0.0.0.0:9108"}, "secrets belong in --env-file"
+
+    assert mode(config_dir / "marginwatch.toml") == 0o600
+    for cred in (config_dir / "credentials").iterdir():
+        assert mode(cred) == 0o600
+        if image.user is not None:
+            assert cred.stat().st_uid == image.user
+    (env_file,) = options["--env-file"]
+    env_path = Path(env_file.replace("/etc/marginwatch", str(config_dir)))
+    env_file_vars = dict(line.split("=", 1) for line in env_path.read_text().splitlines() if line)
+    final = stages[-1]
+    env = {
+        **final_env(
+            final, {"/opt/marginwatch": image.venv, "/state": image.state, "/config": config_dir}
+        ),
+        **env_file_vars,
+        **plain,
+    }
+    assert env["CREDENTIALS_DIRECTORY"] == str(config_dir / "credentials")
+    cmd = [a.replace("/config", str(config_dir)) for a in exec_form(final.args("CMD")[0])]
+    config = cmd[cmd.index("--config") + 1]
+    done = run_as(image, "marginwatch", "check-config", config, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("OK: 2 account(s)"), done.stdout
