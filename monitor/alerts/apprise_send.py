@@ -1,10 +1,13 @@
 """Delivery through Apprise: its blocking `notify` runs in this destination's own thread.
 
 Each destination owns a one-thread executor, so a slow SMTP server delays only its own
-destination, never the event loop or other destinations; a send that outlives `timeout_s` is
-reported as a failure (the thread finishes on its own; the next send queues behind it).
-Apprise's verdict is a bool; the warnings it logs during the send (captured through a context
-variable, scrubbed of secrets) become the error text.
+destination, never the event loop or other destinations. Apprise's own socket timeouts (4 s by
+default, below what real webhooks sometimes take) are lifted to the destination's hard limit;
+`timeout_s` is ours: an attempt unanswered by then is reported *unknown* and keeps running, and
+its late answer settles the retry (see `inflight`). Webhooks (`json://`, `xml://`, `form://`)
+carry an `Idempotency-Key` header, the same for every attempt of one alert. Apprise's verdict
+is a bool; the warnings it logs during the send (captured through a context variable, scrubbed
+of secrets) become the error text.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ from contextvars import ContextVar
 
 import apprise
 
+from monitor.alerts.inflight import InFlight
 from monitor.alerts.messages import RenderedAlert
 from monitor.alerts.redact import APPRISE_LOGGER, guard_apprise_logs, scrub
-from monitor.alerts.sender import SendResult
+from monitor.alerts.sender import SendResult, idempotency_key
 
 #: Where the Apprise warnings of the current send go (Apprise copies the context into the
 #: threads it dispatches to, so this follows the send wherever it runs).
 _NOTES: ContextVar[list[str] | None] = ContextVar("apprise_send_notes", default=None)
+#: Apprise schemes whose plugin sends extra HTTP headers (the generic webhooks).
+WEBHOOK_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+#: Default delivery timeout: above what real services take to answer.
+DEFAULT_TIMEOUT_S = 60.0
 
 
 class _NoteCapture(logging.Handler):
@@ -43,39 +51,52 @@ _CAPTURE = _NoteCapture()
 class AppriseSender:
     """Sends to one Apprise URL as title + plain text."""
 
-    def __init__(self, url: str, secrets: frozenset[str], *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, secrets: frozenset[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         self._url = url
         self._secrets = secrets
-        self._timeout_s = timeout_s
+        self._inflight = InFlight(timeout_s)
+        self._webhook = url.split("://", 1)[0].lower() in WEBHOOK_SCHEMES
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apprise-send")
         guard_apprise_logs(secrets)
         log = logging.getLogger(APPRISE_LOGGER)
         if _CAPTURE not in log.handlers:
             log.addHandler(_CAPTURE)
 
-    async def send(self, message: RenderedAlert) -> SendResult:
+    async def send(self, message: RenderedAlert, *, key: str | None = None) -> SendResult:
         loop = asyncio.get_running_loop()
-        attempt = loop.run_in_executor(self._executor, self._notify, message)
-        try:
-            ok, notes = await asyncio.wait_for(attempt, self._timeout_s)
-        except TimeoutError:
-            return SendResult.failed(f"no answer within {self._timeout_s:g} s")
-        if ok:
-            return SendResult.delivered()
-        return SendResult.failed(
-            scrub("; ".join(notes) or "Apprise reported a failure", self._secrets)
-        )
 
-    def _notify(self, message: RenderedAlert) -> tuple[bool, list[str]]:
+        async def attempt() -> SendResult:
+            started = loop.time()
+            ok, notes = await loop.run_in_executor(self._executor, self._notify, message, key)
+            if ok:
+                return SendResult.delivered()
+            text = scrub("; ".join(notes) or "Apprise reported a failure", self._secrets)
+            if loop.time() - started >= 0.9 * self._inflight.hard_limit_s:
+                # Apprise's read timeout ended it (its warning does not say so): unknown.
+                return SendResult.no_answer(f"no answer (hard limit): {text}")
+            return SendResult.failed(text)
+
+        return await self._inflight.run(key, attempt)
+
+    def _notify(self, message: RenderedAlert, key: str | None) -> tuple[bool, list[str]]:
         notes: list[str] = []
         token = _NOTES.set(notes)
         try:
-            # service_timeout=0 keeps the send in this thread (not Apprise's shared pool);
-            # the timeout is ours.
+            # service_timeout=0 keeps the send in this thread (not Apprise's shared pool).
             asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
             notifier = apprise.Apprise(asset=asset)
             if not notifier.add(self._url):
                 return False, ["Apprise could not load this URL"]
+            limit = self._inflight.hard_limit_s
+            for server in notifier:
+                # Apprise gives up reading after 4 s and reports a failure, so a slow webhook
+                # got the alert again on every retry: the attempt may take up to our limit.
+                server.socket_read_timeout = limit
+                headers = getattr(server, "headers", None)
+                if self._webhook and key is not None and isinstance(headers, dict):
+                    headers["Idempotency-Key"] = idempotency_key(key)
             ok = notifier.notify(
                 body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT
             )
@@ -86,4 +107,5 @@ class AppriseSender:
             _NOTES.reset(token)
 
     async def aclose(self) -> None:
+        await self._inflight.aclose()
         self._executor.shutdown(wait=False, cancel_futures=True)

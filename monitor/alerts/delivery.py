@@ -6,7 +6,12 @@ tag or shares one with the alert, and has no account tag or names the alert's ac
 tags are cumulative on the alert side, so `critical` hears critical and emergency alerts.
 
 A `tgram://` URL with several chats becomes one destination per chat (Telegram rate-limits per
-chat); `tgram://` is sent by `telegram.TelegramSender`, every other scheme by Apprise.
+chat); `tgram://` is sent by `telegram.TelegramSender`, every other scheme by Apprise. Each
+destination has its own delivery timeout (`timeout_s`, default 60 s: above what real services
+take); an attempt unanswered by then has an unknown outcome (see `inflight`).
+
+Daemon-wide alerts (the outbox failing) have no account (`account == ""`): every destination
+whose category tags accept them hears them, whatever its account tags.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import apprise
 
-from monitor.alerts.apprise_send import AppriseSender
+from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, AppriseSender
 from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent
 from monitor.alerts.redact import privacy_url, redacted_url, url_secrets
 from monitor.alerts.sender import Sender
@@ -36,6 +41,7 @@ class Destination:
     dest_id: str  # stable across restarts: the outbox keys deliveries by it
     display: str  # the redacted URL, safe to log
     secrets: frozenset[str] = field(repr=False)
+    timeout_s: float = DEFAULT_TIMEOUT_S  # an attempt unanswered by then is "unknown"
 
     @property
     def scheme(self) -> str:
@@ -50,12 +56,16 @@ class Destination:
         accounts = self.tags - CATEGORY_TAGS
         if categories and not categories & intent.tags:
             return False
-        return not accounts or intent.account in accounts
+        return not accounts or not intent.account or intent.account in accounts
 
 
-def destination(url: str, tags: Iterable[str] = ()) -> Destination:
+def destination(
+    url: str, tags: Iterable[str] = (), *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Destination:
     """Validate one URL (Apprise must be able to load it) and describe it."""
     url = url.strip()
+    if not timeout_s > 0.0:
+        raise ValueError("a delivery timeout must be > 0")
     if privacy_url(url) is None:
         raise ValueError(f"not a valid Apprise URL: {redacted_url(url)}")
     return Destination(
@@ -64,6 +74,7 @@ def destination(url: str, tags: Iterable[str] = ()) -> Destination:
         dest_id=hashlib.sha256(url.encode()).hexdigest()[:16],
         display=redacted_url(url),
         secrets=url_secrets(url),
+        timeout_s=timeout_s,
     )
 
 
@@ -88,13 +99,15 @@ def _apprise_silenced() -> Iterator[None]:
         logger.disabled = previous
 
 
-def destinations(urls_with_tags: Iterable[tuple[str, Iterable[str]]]) -> list[Destination]:
+def destinations(
+    urls_with_tags: Iterable[tuple[str, Iterable[str]]], *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[Destination]:
     """Destinations from (URL, tags) pairs; raises ValueError (redacted) on a bad URL."""
     out: list[Destination] = []
     with _apprise_silenced():
         for url, tags in urls_with_tags:
             tag_set = frozenset(tags)
-            out.extend(destination(u, tag_set) for u in _expand(url))
+            out.extend(destination(u, tag_set, timeout_s=timeout_s) for u in _expand(url))
     return out
 
 
@@ -121,9 +134,14 @@ def routes(dests: Sequence[Destination], intent: AlertIntent) -> list[Destinatio
 
 
 def sender_for(
-    dest: Destination, *, telegram_api_base: str = DEFAULT_API_BASE, timeout_s: float = 30.0
+    dest: Destination,
+    *,
+    telegram_api_base: str = DEFAULT_API_BASE,
+    timeout_s: float | None = None,
 ) -> Sender:
-    """The sender for one destination: our Telegram client for tgram://, Apprise otherwise."""
+    """The sender for one destination: our Telegram client for tgram://, Apprise otherwise
+    (`timeout_s` overrides the destination's own)."""
+    timeout_s = dest.timeout_s if timeout_s is None else timeout_s
     if dest.is_telegram:
         token, chats = parse_tgram(dest.url)
         return TelegramSender(

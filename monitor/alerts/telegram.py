@@ -4,6 +4,10 @@ Apprise's Telegram plugin posts to a fixed `api.telegram.org` and discards the 4
 `tgram://` destinations are sent here instead: the same Apprise URL syntax
 (`tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID...]`, or `?to=`), a configurable API base URL, and a
 `SendResult` that carries Telegram's `retry_after` for the worker to honour.
+
+The Bot API has no idempotency key: an attempt unanswered within `timeout_s` is reported
+*unknown* and keeps running until the hard limit, so a slow Bot API's late answer settles the
+retry instead of a second message (see `inflight`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from urllib.parse import parse_qsl, unquote
 
 import aiohttp
 
+from monitor.alerts.inflight import InFlight
 from monitor.alerts.messages import RenderedAlert
 from monitor.alerts.redact import scrub
 from monitor.alerts.sender import SendResult
@@ -81,15 +86,19 @@ class TelegramSender:
         secrets: frozenset[str],
         *,
         api_base: str = DEFAULT_API_BASE,
-        timeout_s: float = 30.0,
+        timeout_s: float = 60.0,
     ) -> None:
         self._url = f"{api_base.rstrip('/')}/bot{token}/sendMessage"
         self._chat = chat
         self._secrets = secrets | {token}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._inflight = InFlight(timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=self._inflight.hard_limit_s)
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, message: RenderedAlert) -> SendResult:
+    async def send(self, message: RenderedAlert, *, key: str | None = None) -> SendResult:
+        return await self._inflight.run(key, lambda: self._post(message))
+
+    async def _post(self, message: RenderedAlert) -> SendResult:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
@@ -101,12 +110,15 @@ class TelegramSender:
                     body = await resp.json(content_type=None)
                 except ValueError:
                     body = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:  # the request may have reached Telegram: unknown, not failed
+            return SendResult.no_answer(f"no answer within {self._inflight.hard_limit_s:g} s")
+        except aiohttp.ClientError as exc:
             error = f"Telegram unreachable: {type(exc).__name__}: {exc}"
             return SendResult.failed(scrub(error, self._secrets))
         return interpret(status, body if isinstance(body, Mapping) else {}, self._secrets)
 
     async def aclose(self) -> None:
+        await self._inflight.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -80,16 +80,21 @@ class Post:
     path: str
     body: dict[str, Any]
     at: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class HttpSink:
-    """A loopback HTTP server recording JSON POSTs; answers come from `script`, then 200."""
+    """A loopback HTTP server recording JSON POSTs (when they arrive); answers come from
+    `script`, then 200, each after `delays` (one per request) or else `delay_s` (a slow
+    service)."""
 
     script: list[tuple[int, dict[str, Any] | str]] = field(default_factory=list)
     ok_body: dict[str, Any] = field(default_factory=lambda: {"ok": True, "result": {}})
     posts: list[Post] = field(default_factory=list)
     port: int = 0
+    delay_s: float = 0.0
+    delays: list[float] = field(default_factory=list)  # per request, before `delay_s`
     _runner: web.AppRunner | None = None
 
     @property
@@ -115,7 +120,10 @@ class HttpSink:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read() or b"{}")
-        self.posts.append(Post(request.path, body, time.monotonic()))
+        self.posts.append(Post(request.path, body, time.monotonic(), dict(request.headers)))
+        delay = self.delays.pop(0) if self.delays else self.delay_s
+        if delay:
+            await asyncio.sleep(delay)
         status, answer = self.script.pop(0) if self.script else (200, self.ok_body)
         if isinstance(answer, str):
             return web.Response(text=answer, status=status)

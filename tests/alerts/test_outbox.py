@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.outbox import Outbox, State
+from monitor.alerts.outbox import Outbox, State, private_dir
 from monitor.alerts.policy import AlertKind, Ladder, Level
 from tests.alerts.sinks import make_intent, make_message
 
@@ -52,17 +52,17 @@ def test_order_and_state_transitions(outbox: Outbox) -> None:
         outbox.enqueue(intent, make_message(n), ["d"])
     first = outbox.head("d")
     assert first is not None and first.message.line == "alert 1"
-    outbox.retry(first.seq, "boom")
-    outbox.retry(first.seq, "boom again")
+    outbox.retry(first.key, "boom")
+    outbox.retry(first.key, "boom again")
     again = outbox.head("d")
-    assert again is not None and (again.seq, again.attempts) == (first.seq, 2)
-    outbox.delivered(first.seq)
+    assert again is not None and (again.key, again.attempts) == (first.key, 2)
+    outbox.delivered(first.key)
     second = outbox.head("d")
     assert second is not None and second.message.line == "alert 2"
-    outbox.fail(second.seq, "permanent")
+    outbox.fail(second.key, "permanent")
     third = outbox.head("d")
     assert third is not None
-    outbox.expire(third.seq, "too old")
+    outbox.expire(third.key, "too old")
     assert outbox.head("d") is None
     assert outbox.counts() == {
         State.QUEUED: 0,
@@ -120,7 +120,7 @@ def test_delivered_alerts_are_not_touched_by_coalescing(outbox: Outbox) -> None:
     outbox.enqueue(make_intent(1), make_message(1), ["d"])
     head = outbox.head("d")
     assert head is not None
-    outbox.delivered(head.seq)
+    outbox.delivered(head.key)
     outbox.enqueue(make_intent(2), make_message(2), ["d"])
     assert outbox.counts()[State.DELIVERED] == 1 and outbox.queued() == 1
 
@@ -178,3 +178,67 @@ def test_checkpoints_run_outside_the_alert_commit(tmp_path: Path) -> None:
     db.close()
     assert box.queued() == 60
     box.close()
+
+
+def test_state_dir_and_files_are_private(tmp_path: Path) -> None:
+    """The outbox holds account names and figures: 0700 directory, 0600 files (WAL, SHM too)."""
+    state = tmp_path / "var" / "state"
+    private_dir(state)
+    box = Outbox(state / "outbox.sqlite3")
+    box.enqueue(make_intent(1), make_message(1), ["d"])
+    names = {p.name: p.stat().st_mode & 0o777 for p in state.iterdir()}
+    assert names == {
+        "outbox.sqlite3": 0o600,
+        "outbox.sqlite3-wal": 0o600,
+        "outbox.sqlite3-shm": 0o600,
+    }
+    assert state.stat().st_mode & 0o777 == 0o700
+    box.close()
+    loose = tmp_path / "loose.db"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)
+    Outbox(loose).close()
+    assert loose.stat().st_mode & 0o777 == 0o600  # an existing file is tightened
+
+
+def test_the_write_ahead_log_stays_bounded(tmp_path: Path) -> None:
+    limit = 64 * 1024
+    box = Outbox(tmp_path / "o.db", wal_limit_bytes=limit)
+    wal = tmp_path / "o.db-wal"
+    peak = 0
+    for n in range(300):
+        message = make_message(n)
+        big = type(message)(message.subject, message.text + "x" * 2048, message.html, message.line)
+        box.enqueue(make_intent(n, kind=AlertKind.EXCHANGE, topic=f"t{n}"), big, ["d"])
+        if n % 10 == 9:
+            box.checkpoint()  # the daemon's periodic checkpoint
+        peak = max(peak, wal.stat().st_size)
+    # Ten alerts' worth of frames at most (each commit logs its ~8 touched pages); without the
+    # checkpoints and the size limit it would hold all 300 (~9 MiB).
+    assert peak < 640 * 1024
+    box.checkpoint()
+    box.enqueue(make_intent(999), make_message(999), ["d"])
+    assert wal.stat().st_size <= limit
+    assert box.queued() == 301
+    box.close()
+
+
+def test_ladder_carries_the_last_exchange_status(outbox: Outbox) -> None:
+    def status_alert(n: int, topic: str) -> None:
+        intent = make_intent(n, kind=AlertKind.EXCHANGE, level=Level.CRITICAL, topic=topic)
+        outbox.enqueue(intent, make_message(n), ["d"])
+
+    status_alert(1, "accountStatus:MARGIN_CALL")
+    assert outbox.ladder("alice") == Ladder(AlertKind.ALL_CLEAR, None, None, "MARGIN_CALL")
+    outbox.enqueue(make_intent(2, level=Level.WARNING), make_message(2), ["d"])
+    status_alert(3, "negativeBalance:USDT")  # not a status
+    assert outbox.ladder("alice") == Ladder(
+        AlertKind.LEVEL, Level.WARNING, Level.WARNING, "MARGIN_CALL"
+    )
+    status_alert(4, "riskLevelChange:REDUCE_ONLY")
+    ladder = outbox.ladder("alice")
+    assert ladder is not None and ladder.status == "REDUCE_ONLY"
+    status_alert(5, "accountStatus:NORMAL")
+    ladder = outbox.ladder("alice")
+    assert ladder is not None and ladder.status == "NORMAL"
+    assert outbox.ladder("bob") is None

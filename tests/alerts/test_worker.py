@@ -287,7 +287,7 @@ class ExplodingSender:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def send(self, message: RenderedAlert) -> SendResult:
+    async def send(self, message: RenderedAlert, *, key: str | None = None) -> SendResult:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("token sk-live-0123456789 rejected")
