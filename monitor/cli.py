@@ -1,4 +1,10 @@
-"""The `marginwatch` command line (also `python -m monitor`)."""
+"""The `marginwatch` command line (also `python -m monitor`).
+
+Exit statuses: 0 done; 1 something was not delivered (`test-alert`, `replay --notify`); 2 bad
+input or an environment problem (missing or damaged file, invalid config, port in use, state
+directory not writable), told in one line on stderr without a traceback; 130 interrupted. A
+reader that goes away (`marginwatch calc --json | head`) ends the command quietly.
+"""
 
 from __future__ import annotations
 
@@ -54,14 +60,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from monitor.feed.recording import RecordingError, read_recording
     from monitor.service.timeline import AlertTimeline
 
+    notifier: _ReplayNotifier | None = None
     try:
+        if args.notify:
+            notifier = _ReplayNotifier(args.notify)
         meta, lines = read_recording(args.file)
         timeline = AlertTimeline(
             meta,
             margin_leverage=args.margin_leverage,
             with_figures=args.full or bool(args.report) or bool(args.notify),
         )
-        notifier = _ReplayNotifier(args.notify) if args.notify else None
         first_t: int | None = None
         started = time.monotonic()
         for line in lines:
@@ -100,36 +108,40 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
             files = write_report(timeline, Path(args.report), source=args.file)
             print(f"report: {files.md} {files.html} {files.png}", file=sys.stderr)
-    except (RecordingError, WireError, EngineError) as exc:
+    except (RecordingError, WireError, EngineError, ValueError) as exc:
         print(f"marginwatch replay: {exc}", file=sys.stderr)
         return 2
     finally:
-        if notifier is not None:
-            failed = notifier.close()
-            if failed:
-                print(f"marginwatch replay: {failed} alert(s) not delivered", file=sys.stderr)
+        failures = notifier.close() if notifier is not None else []
     if args.json:
         _print_json({"kind": "summary", "account": meta.account, **summary})
     else:
         print(f"{len(timeline.alerts)} alert(s); final risk {summary['risk'] * 100:.2f} %")
-    return 0
+    for problem in failures:
+        print(f"marginwatch replay: {problem}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 class _ReplayNotifier:
-    """`replay --notify URL`: sends each alert once, in order, and reports failures."""
+    """`replay --notify URL`: sends each alert once, in order, and reports failures per
+    destination (by its redacted URL; a bad URL raises ValueError, also redacted)."""
 
     def __init__(self, urls: Sequence[str]) -> None:
         from monitor.alerts.delivery import destinations
 
         self._dests = destinations([(url, []) for url in urls])
         self._loop = asyncio.new_event_loop()
-        self.failed = 0
+        self.sent = 0
+        #: Per destination (in order): alerts not delivered, and the last error.
+        self._failed: dict[str, tuple[int, str]] = {}
 
     def send(self, alert: TimedAlert) -> None:
         from monitor.alerts.delivery import sender_for
         from monitor.alerts.messages import render
+        from monitor.alerts.redact import scrub
 
         message = render(alert.intent, alert.snapshot, alert.figures)
+        self.sent += 1
 
         async def one() -> None:
             for dest in self._dests:
@@ -139,14 +151,19 @@ class _ReplayNotifier:
                 finally:
                     await sender.aclose()
                 if not result.ok:
-                    self.failed += 1
-                    print(f"  not delivered to {dest.display}: {result.error}", file=sys.stderr)
+                    count, _ = self._failed.get(dest.display, (0, ""))
+                    error = scrub(str(result.error), dest.secrets)
+                    self._failed[dest.display] = (count + 1, error)
 
         self._loop.run_until_complete(one())
 
-    def close(self) -> int:
+    def close(self) -> list[str]:
+        """One line per destination that missed alerts (empty when all were delivered)."""
         self._loop.close()
-        return self.failed
+        return [
+            f"{count} of {self.sent} alert(s) not delivered to {display}: {error}"
+            for display, (count, error) in self._failed.items()
+        ]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -155,10 +172,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print("marginwatch demo: --speed must be > 0", file=sys.stderr)
         return 2
+    out = Path(args.out)
     try:
-        asyncio.run(run_demo(Path(args.out), speed=args.speed, notify=tuple(args.notify)))
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        print(f"marginwatch demo: cannot create {out}: {reason}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_demo(out, speed=args.speed, notify=tuple(args.notify)))
     except KeyboardInterrupt:
         return 130
+    except ValueError as exc:  # a --notify URL Apprise cannot load (the message is redacted)
+        print(f"marginwatch demo: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -212,17 +239,35 @@ def _load_config(args: argparse.Namespace, command: str) -> Config | None:
         return None
 
 
+def _state_dir_ok(config: Config, command: str) -> bool:
+    """The outbox's directory is writable; else its problem is printed (one line)."""
+    from monitor.config import state_dir_problems
+
+    problems = state_dir_problems(config.state.dir)
+    for where, message in problems:
+        print(f"marginwatch {command}: {where}: {message}", file=sys.stderr)
+    return not problems
+
+
 def _serve(args: argparse.Namespace, command: str, *, http: bool = True, **options: Any) -> int:
     """Load the config, set up logging and run the daemon with `options` (DaemonOptions)."""
-    from monitor.service.daemon import DaemonOptions
+    from monitor.service.daemon import DaemonOptions, StartupError
     from monitor.service.logs import configure_logging
     from monitor.service.runner import serve
 
     config = _load_config(args, command)
     if config is None:
         return 2
+    if options.get("deliver", True) and not _state_dir_ok(config, command):
+        return 2
     configure_logging(args.log_level, json=True if args.log_json else None)
-    return asyncio.run(serve(config, DaemonOptions(**options), http=http))
+    try:
+        return asyncio.run(serve(config, DaemonOptions(**options), http=http))
+    except StartupError as exc:
+        print(f"marginwatch {command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -403,7 +448,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_reason(exc: OSError) -> str:
+    """An OSError as a short phrase: the reason, then the file when there is one."""
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away: point stdout at /dev/null so the interpreter's final
+    flush cannot fail again (the Python documentation's recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe must surface here, not at interpreter exit
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:  # an environment problem no command anticipated: one line
+        print(f"marginwatch {args.command}: {_os_reason(exc)}", file=sys.stderr)
+        return 2
     return code

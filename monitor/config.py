@@ -18,7 +18,9 @@ import ipaddress
 import os
 import re
 import stat
+import tempfile
 import tomllib
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -70,6 +72,22 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _GROUP_OTHER_BITS = 0o077
+_GROUP_OTHER_WRITE = 0o022
+#: `MARGINWATCH_…` variables that are not configuration overrides: the CLI's config path and the
+#: simulator's credentials. Variables a `*_env` key of the config names are allowed too.
+OTHER_ENV_NAMES = frozenset(
+    {"MARGINWATCH_CONFIG", "MARGINWATCH_SIM_API_KEY", "MARGINWATCH_SIM_API_SECRET"}
+)
+#: Bounds of the durations (seconds). The lower ones keep millisecond timers above zero; the upper
+#: ones keep a typo (or 1e300) from switching a safety off: blind detection, repeats, dwell.
+MAX_STALE_AFTER_S = 3600.0
+MAX_DWELL_S = 3600.0
+MAX_REPEAT_S = 86_400.0
+MAX_RAPID_WINDOW_S = 86_400.0
+MIN_TIMER_S = 0.001
+DEFAULT_METRICS_MAX_ACCOUNTS = 1000
+#: The outbox's file name in the state directory (`monitor.service.daemon.OUTBOX_NAME`).
+OUTBOX_FILE = "outbox.sqlite3"
 
 
 class ConfigError(Exception):
@@ -141,6 +159,17 @@ def _check_hysteresis(value: float) -> float:
     if not 0.0 <= value < 0.2:
         raise ValueError("hysteresis must be in [0, 0.2) (a fraction of risk, e.g. 0.03)")
     return value
+
+
+def _check_seconds(value: float, low: float, high: float, what: str) -> float:
+    if not low <= value <= high:
+        raise ValueError(f"{what}: give seconds in [{low:g}, {high:g}], not {value:g}")
+    return value
+
+
+def _check_stale_after(value: float) -> float:
+    what = "the staleness limit (a larger one would turn blind detection off)"
+    return _check_seconds(value, 1.0, MAX_STALE_AFTER_S, what)
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
@@ -218,7 +247,29 @@ def _read_secret(model: BaseModel, stem: str) -> tuple[str, SecretStr]:
     value = value.strip()
     if not value:
         raise _SecretMissing(f"{where} is empty")
+    problem = _secret_chars_problem(stem, value)
+    if problem:
+        raise _SecretMissing(f"{where}: {problem}")
     return field, SecretStr(value)
+
+
+def _secret_chars_problem(stem: str, value: str) -> str | None:
+    """A message when the secret holds characters it cannot hold (never showing the value).
+
+    An API key or secret is one token: whitespace or a control/format character (a line break,
+    a tab, a no-break or zero-width space from a copy-paste) inside it is refused. A notification
+    URL may not hold control/format characters (whitespace separates several Apprise URLs)."""
+    token = stem != "url"
+    for char in value:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf") or (token and char.isspace()):
+            what = "a control character" if category in ("Cc", "Cf") else "whitespace"
+            kind = "the API key or secret" if token else "the URL"
+            return (
+                f"{kind} contains {what} (a copy-paste error?); write it again without it"
+                " (the value is not shown)"
+            )
+    return None
 
 
 def _read_file(file: Path) -> str:
@@ -277,7 +328,7 @@ class Account(BaseModel):
     margin_leverage: Literal[3, 5, 10] = 3
     levels: list[float] | None = None
     hysteresis: float | None = None
-    stale_after_s: float | None = Field(default=None, gt=0)
+    stale_after_s: float | None = None
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
     _api_secret: SecretStr | None = PrivateAttr(default=None)
@@ -330,6 +381,11 @@ class Account(BaseModel):
     @classmethod
     def _hysteresis(cls, value: float | None) -> float | None:
         return None if value is None else _check_hysteresis(value)
+
+    @field_validator("stale_after_s")
+    @classmethod
+    def _stale_after(cls, value: float | None) -> float | None:
+        return None if value is None else _check_stale_after(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -399,12 +455,12 @@ class AlertsConfig(BaseModel):
 
     levels: list[float] = Field(default_factory=lambda: list(DEFAULT_LEVELS))
     hysteresis: float = 0.03
-    stale_after_s: float = Field(default=15.0, gt=0)
+    stale_after_s: float = 15.0
     timezone: str = "UTC"
-    dwell_s: float = Field(default=5.0, ge=0)
-    repeat_s: float = Field(default=60.0, gt=0)
+    dwell_s: float = 5.0
+    repeat_s: float = 60.0
     rapid_rise: float = Field(default=0.15, gt=0, le=1)
-    rapid_window_s: float = Field(default=600.0, gt=0)
+    rapid_window_s: float = 600.0
     apprise_config: Path | None = None
     telegram_api_base: str = DEFAULT_API_BASE
 
@@ -417,6 +473,26 @@ class AlertsConfig(BaseModel):
     @classmethod
     def _hysteresis(cls, value: float) -> float:
         return _check_hysteresis(value)
+
+    @field_validator("stale_after_s")
+    @classmethod
+    def _stale_after(cls, value: float) -> float:
+        return _check_stale_after(value)
+
+    @field_validator("dwell_s")
+    @classmethod
+    def _dwell(cls, value: float) -> float:
+        return _check_seconds(value, 0.0, MAX_DWELL_S, "how long risk must stay below a line")
+
+    @field_validator("repeat_s")
+    @classmethod
+    def _repeat(cls, value: float) -> float:
+        return _check_seconds(value, MIN_TIMER_S, MAX_REPEAT_S, "the emergency repeat interval")
+
+    @field_validator("rapid_window_s")
+    @classmethod
+    def _rapid_window(cls, value: float) -> float:
+        return _check_seconds(value, MIN_TIMER_S, MAX_RAPID_WINDOW_S, "the rapid-rise window")
 
     @field_validator("timezone")
     @classmethod
@@ -454,6 +530,8 @@ class NotifyTarget(BaseModel):
     url_env: str | None = None
     url_credential: str | None = None
     tags: list[str] = Field(default_factory=list)
+    #: Seconds to wait for the destination's answer before the outcome counts as unknown.
+    timeout_s: float = Field(default=60.0, gt=0)
 
     _url: SecretStr | None = PrivateAttr(default=None)
 
@@ -516,11 +594,20 @@ class HttpConfig(BaseModel):
     model_config = _STRICT
 
     listen: str = DEFAULT_LISTEN
+    #: Accounts with their own Prometheus series; further ones are counted as `other`.
+    metrics_max_accounts: int = DEFAULT_METRICS_MAX_ACCOUNTS
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         _split_listen(value)
+        return value
+
+    @field_validator("metrics_max_accounts")
+    @classmethod
+    def _metrics_max_accounts(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise ValueError(f"give a number of accounts in [1, 100000], not {value}")
         return value
 
     @property
@@ -566,6 +653,62 @@ class StateConfig(BaseModel):
         return anchored
 
 
+class HeartbeatConfig(BaseModel):
+    """The dead-man's switch (`[heartbeat]`): a GET of the URL every `interval_s` while the
+    daemon is healthy, of the URL with `/fail` appended while it is not (healthchecks.io,
+    Uptime Kuma push, Cronitor), so an outside service alerts when the pings stop. The URL is a
+    secret (it holds the check's token): `url`, `url_file`, `url_env` or `url_credential`."""
+
+    model_config = _STRICT
+
+    url: SecretStr | None = None
+    url_file: Path | None = None
+    url_env: str | None = None
+    url_credential: str | None = None
+    interval_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    _url: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("url_file")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        return _anchor(value)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        return _check_env_name(value)
+
+    @field_validator("url_credential")
+    @classmethod
+    def _credential(cls, value: str | None) -> str | None:
+        return _check_credential_name(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Exactly one way to give the URL; it is read (and checked) while the config loads."""
+        problems = _one_way(self, "url")
+        if not problems:
+            try:
+                field, value = _read_secret(self, "url")
+            except _SecretMissing as exc:
+                problems = [(_ways_given(self, "url")[0], str(exc))]
+            else:
+                parts = urlsplit(value.get_secret_value())
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    problems = [(field, "must be an http or https URL with a host")]
+                self._url = value
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def url_value(self) -> str:
+        """The URL, revealed (for the pings only)."""
+        assert self._url is not None
+        return self._url.get_secret_value()
+
+
 class _MappingEnvSource(EnvSettingsSource):
     """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
 
@@ -595,6 +738,7 @@ class Config(BaseSettings):
     notify: list[NotifyTarget] = Field(default_factory=list)
     http: HttpConfig = Field(default_factory=HttpConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    heartbeat: HeartbeatConfig | None = None
 
     _apprise_targets: list[tuple[str, list[str]]] | None = PrivateAttr(default=None)
 
@@ -780,12 +924,23 @@ def _inline_secrets(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _file_mode_problems(path: Path, raw: Mapping[str, Any]) -> list[Problem]:
-    """Inline secrets make mode 0600 (no group/other access) mandatory for the config file."""
+    """A config file writable by group or others is refused (whoever can write it decides where
+    alerts go and which thresholds apply); inline secrets make mode 0600 mandatory."""
     inline = _inline_secrets(raw)
     mode = stat.S_IMODE(path.stat().st_mode)
+    problems: list[Problem] = []
+    if mode & _GROUP_OTHER_WRITE:
+        fix = "chmod 600" if inline else "chmod 640"
+        problems.append(
+            (
+                str(path),
+                f"writable by group or others (mode {mode:04o}): whoever can write it can silence"
+                f" or redirect the alerts; run `{fix} {path}`",
+            )
+        )
     if not inline or not mode & _GROUP_OTHER_BITS:
-        return []
-    return [
+        return problems
+    return problems + [
         (
             field,
             f"inline secret in {path}, which has mode {mode:04o} (readable by group or others):"
@@ -834,6 +989,51 @@ def _partial_problems(raw: dict[str, Any], env: Mapping[str, str]) -> list[Probl
     return problems
 
 
+def _env_override_problems(
+    env: Mapping[str, str], raw: Mapping[str, Any], config: Config | None
+) -> list[Problem]:
+    """`MARGINWATCH_…` variables that override nothing: a misspelt section or a single `_`
+    between section and key would otherwise be ignored silently."""
+    sections = {name.upper() for name in Config.model_fields}
+    secret_names = _secret_env_names(raw, config)
+    problems: list[Problem] = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_NAMES or name in secret_names:
+            continue
+        section = upper[len(ENV_PREFIX) :].split(ENV_NESTED_DELIMITER, 1)[0]
+        if section in sections:
+            continue  # an override: pydantic-settings applies and validates it
+        problems.append(
+            (
+                f"environment {name}",
+                f"unknown override (no section {section.lower()!r}): use"
+                f" {ENV_PREFIX}<SECTION>{ENV_NESTED_DELIMITER}<KEY> with a section of"
+                f" {', '.join(sorted(s.lower() for s in sections))}"
+                f" (e.g. {ENV_PREFIX}ALERTS{ENV_NESTED_DELIMITER}STALE_AFTER_S), or unset it",
+            )
+        )
+    return problems
+
+
+def _secret_env_names(raw: Mapping[str, Any], config: Config | None) -> set[str]:
+    """The environment variables the configuration reads secrets from (`*_env` keys)."""
+    names: set[str] = set()
+    for key in ("accounts", "notify"):
+        items = raw.get(key)
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                names |= {v for k, v in item.items() if k.endswith("_env") and isinstance(v, str)}
+    if config is not None:
+        for model in [*config.accounts, *config.notify]:
+            names |= {
+                value
+                for name in type(model).model_fields
+                if name.endswith("_env") and isinstance(value := getattr(model, name), str)
+            }
+    return names
+
+
 def _settings_problem(exc: SettingsError) -> Problem:
     match = re.search(r'field "([^"]+)"', str(exc))
     field = match.group(1) if match else "environment"
@@ -878,6 +1078,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             problems += _partial_problems(data, environ)
         else:
             problems += _resolve_all(config)
+    problems += _env_override_problems(environ, raw, config)
     if problems or config is None:
         raise ConfigError(problems)
     return config
@@ -895,13 +1096,48 @@ def _resolve_all(config: Config) -> list[Problem]:
     return problems + apprise_problems
 
 
+def state_dir_problems(directory: Path) -> list[Problem]:
+    """The state directory must be a directory this user can write in (the outbox is created
+    there at start-up), checked by creating and removing a temporary file: a read-only file
+    system or a directory of another user fails it, for root too. A directory that does not
+    exist yet (systemd's StateDirectory= creates it) must not lie on a read-only file system."""
+    where = "state.dir"
+    fix = (
+        "give the daemon's user write access to it (systemd: StateDirectory=marginwatch),"
+        " or set [state] dir to a writable directory"
+    )
+    try:
+        exists = directory.exists()
+        if not exists:
+            parent = directory.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            if not parent.is_dir() or os.statvfs(parent).f_flag & os.ST_RDONLY:
+                return [(where, f"{directory} cannot be created in {parent} (read-only): {fix}")]
+            return []
+        if not directory.is_dir():
+            return [(where, f"{directory} is not a directory: {fix}")]
+        with tempfile.TemporaryFile(dir=directory, prefix=".marginwatch-check-"):
+            pass
+        for file in sorted(directory.glob(OUTBOX_FILE + "*")):
+            os.close(os.open(file, os.O_RDWR))
+    except OSError as exc:
+        name = exc.filename or directory
+        reason = exc.strerror or exc.__class__.__name__
+        return [(where, f"cannot write in {directory} as this user ({reason}: {name}): {fix}")]
+    return []
+
+
 def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> int:
     """`marginwatch check-config`: print OK and a summary (0), or every problem (2)."""
     try:
         config = load_config(path, env)
+        problems = state_dir_problems(config.state.dir)
     except ConfigError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s)")
-        for field, message in exc.problems:
+        problems = exc.problems
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)")
+        for field, message in problems:
             print(f"{field}: {message}")
         return 2
     print(

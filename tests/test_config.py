@@ -128,7 +128,10 @@ def test_example_documents_every_key() -> None:
         for field in model.model_fields:
             assert re.search(rf"^#? ?{field} = ", text, re.MULTILINE), f"{model.__name__}.{field}"
     for section in Config.model_fields:
-        assert re.search(rf"^\[\[?{section}\]\]?$", text, re.MULTILINE), section
+        # An optional section (none by default) may be shown commented out.
+        optional = Config.model_fields[section].default is None
+        header = rf"^{'(# )?' if optional else ''}\[\[?{section}\]\]?$"
+        assert re.search(header, text, re.MULTILINE), section
 
 
 def test_apprise_example_loads_with_tags(tmp_path: Path) -> None:
@@ -431,9 +434,67 @@ def test_state_dir_explicit_wins_and_is_relative_to_the_file(
 def test_positive_durations(tmp_path: Path, env: dict[str, str]) -> None:
     path = write(tmp_path, config_text(rest="[alerts]\nstale_after_s = 0\nrepeat_s = -1"))
     assert problems_of(path, env) == [
-        ("alerts.stale_after_s", "Input should be greater than 0"),
-        ("alerts.repeat_s", "Input should be greater than 0"),
+        (
+            "alerts.stale_after_s",
+            "the staleness limit (a larger one would turn blind detection off): give seconds in"
+            " [1, 3600], not 0",
+        ),
+        (
+            "alerts.repeat_s",
+            "the emergency repeat interval: give seconds in [0.001, 86400], not -1",
+        ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("alerts", "stale_after_s", "1e300"),  # switched blind detection off
+        ("alerts", "stale_after_s", "3601"),
+        ("alerts", "stale_after_s", "0.0001"),  # 0 ms: the policy refused it at start-up
+        ("alerts", "dwell_s", "1e300"),
+        ("alerts", "dwell_s", "-1"),
+        ("alerts", "repeat_s", "1e300"),
+        ("alerts", "repeat_s", "0.0001"),  # rounds to 0 ms: a crash at start-up
+        ("alerts", "rapid_window_s", "1e300"),
+        ("alerts", "rapid_window_s", "0.0001"),
+        ("alerts", "rapid_rise", "1.5"),
+        ("alerts", "hysteresis", "0.5"),
+        ("http", "metrics_max_accounts", "0"),
+        ("http", "metrics_max_accounts", "1000000000"),
+    ],
+)
+def test_durations_and_thresholds_are_bounded(
+    tmp_path: Path, env: dict[str, str], section: str, key: str, value: str
+) -> None:
+    path = write(tmp_path, config_text(rest=f"[{section}]\n{key} = {value}"))
+    field, message = only_problem(path, env)
+    assert field == f"{section}.{key}"
+    assert message
+
+
+def test_account_staleness_is_bounded_too(tmp_path: Path, env: dict[str, str]) -> None:
+    path = write(tmp_path, config_text(account="stale_after_s = 1e300"))
+    assert only_problem(path, env) == (
+        "accounts[0].stale_after_s",
+        "the staleness limit (a larger one would turn blind detection off): give seconds in"
+        " [1, 3600], not 1e+300",
+    )
+
+
+def test_bounds_admit_the_edges(tmp_path: Path, env: dict[str, str]) -> None:
+    rest = (
+        "[alerts]\nstale_after_s = 3600\ndwell_s = 0\nrepeat_s = 86400\nrapid_window_s = 86400\n"
+        "[http]\nmetrics_max_accounts = 100000\n"
+    )
+    config = load_config(write(tmp_path, config_text(rest=rest)), env)
+    policy = config.policy_config("main")
+    assert (policy.stale_after_ms, policy.dwell_ms, policy.repeat_ms) == (3_600_000, 0, 86_400_000)
+    assert config.http.metrics_max_accounts == 100_000
+
+
+def test_metrics_cap_covers_a_fleet_by_default(tmp_path: Path, env: dict[str, str]) -> None:
+    assert load_config(write(tmp_path, config_text()), env).http.metrics_max_accounts == 1000
 
 
 def test_all_problems_are_reported(tmp_path: Path, env: dict[str, str]) -> None:

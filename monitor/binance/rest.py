@@ -15,6 +15,11 @@ what a long-running monitor needs (wire.md §4.1, §6 item 8):
   retried with `Backoff`, other 4xx raise at once; everything ends as a `RestError` carrying
   Binance's code, message and a hint.
 
+Every request that went out is reported to the optional `on_request(path, status, used_weight)`
+callback (status None when no HTTP reply came back; used_weight from `X-MBX-USED-WEIGHT-1M`, None
+when absent) — the daemon's `marginwatch_rest_requests_total` and used-weight gauge; a raising
+callback is logged, never allowed to fail the request.
+
 Requests are serialised (python-binance keeps the last response on the client object). Only
 this module touches python-binance internals. Secrets never reach a message or a log line: URLs
 are never echoed (the query carries the signature) and the key, the secret and every listenKey
@@ -126,6 +131,8 @@ _BOUNDARY_MARGIN_MS = 250
 _BODY_SNIPPET = 160
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
+#: `on_request(path, status, used_weight)`: one request went out (status None: no reply).
+RequestHook = Callable[[str, int | None, int | None], None]
 
 
 def _wall_ms() -> int:
@@ -216,6 +223,7 @@ class RestClient:
         resync_s: float = 600.0,
         max_retry_after_s: float = 300.0,
         request_timeout_s: float = 10.0,
+        on_request: RequestHook | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -231,6 +239,7 @@ class RestClient:
         self.max_retry_after_s = max_retry_after_s
         self.request_timeout_s = request_timeout_s
         self.stats = RestStats()
+        self.on_request = on_request
         self._api_key = api_key
         self._api_secret = api_secret
         self._backoff = backoff if backoff is not None else Backoff()
@@ -347,16 +356,19 @@ class RestClient:
             raise await self._api_error(method, path, pool, exc) from None
         except BinanceRequestException:
             status = self._reply_status(client)
+            self._reported(path, status, None)
             raise RestError(
                 method, path, status, None, "the reply body is not JSON", hint=EMPTY_BODY_HINT
             ) from None
         except aiohttp.ContentTypeError as exc:
             self._count_status(exc.status)
+            self._reported(path, exc.status, None)
             raise RestError(
                 method, path, exc.status, None, "the reply body is not JSON", hint=EMPTY_BODY_HINT
             ) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.stats.transport_errors += 1
+            self._reported(path, None, None)
             raise RestError(
                 method, path, None, None, _transport_text(exc), hint=TRANSPORT_HINT
             ) from None
@@ -364,6 +376,7 @@ class RestClient:
         status = int(response.status)
         self._count_status(status)
         used = self._note_weight(pool, response.headers, request_weight(path, params))
+        self._reported(path, status, used)
         body = await response.text()
         if not body.strip():
             raise RestError(method, path, status, None, "empty reply body", hint=EMPTY_BODY_HINT)
@@ -383,6 +396,7 @@ class RestClient:
         self._count_status(status)
         headers = getattr(exc.response, "headers", {})
         self._note_weight(pool, headers, 0)
+        self._reported(path, status, _used_weight(headers))
         code = exc.code if isinstance(exc.code, int) and exc.code != 0 else None
         if code is not None:
             msg = exc.message if isinstance(exc.message, str) else ""
@@ -543,6 +557,15 @@ class RestClient:
         return offset
 
     # ------------------------------------------------------------------ helpers
+    def _reported(self, path: str, status: int | None, used_weight: int | None) -> None:
+        """Tell `on_request` about one request (metrics); its failure is only logged."""
+        if self.on_request is None:
+            return
+        try:
+            self.on_request(path, status, used_weight)
+        except Exception:
+            log.exception("REST on_request callback failed for %s", path)
+
     def _count_status(self, status: int) -> None:
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
 

@@ -10,6 +10,10 @@ as a SUBSCRIBE acknowledgement, goes to all). Lifecycle events (connected, gap, 
 rotation) go to every subscriber, so each account's resync and blind logic sees the health of
 the connection it depends on.
 
+Each connection has a name unique within the hub (`market-um@fstream.binance.com`, with `#2`…
+when two connections would share one): its supervisor's name, its log prefix and the
+`connection` label of its metrics, so a connection shared by several accounts is counted once.
+
 One account's failure stays its own: a subscriber whose frame handler raises is logged
 (throttled) and counted in the connection's `on_frame` errors; the others keep receiving.
 A subscriber that leaves (its pipeline stopped or restarted) takes its streams off the
@@ -264,6 +268,16 @@ class MarketHub:
         return list(self._connections.values())
 
     def _name(self, endpoints: Endpoints, product: Product) -> str:
+        """`market-<product>@<host>`, made unique among the open connections."""
         base = endpoints.ws_cm if product is Product.CM else endpoints.ws_um_market[0]
         host = urlsplit(base).netloc or base
-        return f"market-{product.value}@{host}"
+        name = f"market-{product.value}@{host}"
+        taken = {
+            c.supervisor.config.name for c in self._connections.values() if c.task is not None
+        }
+        n = 1
+        unique = name
+        while unique in taken:
+            n += 1
+            unique = f"{name}#{n}"
+        return unique

@@ -7,7 +7,8 @@ others; the runtime — book, policy state — survives the restart, and the new
 resyncs it. Alerts are rendered and persisted in the sqlite outbox before any delivery is
 tried; the delivery worker drains it. A one-second clock ticks every account's policy (so
 silence is noticed) and the health evaluator. `stop` closes streams, lets the outbox drain
-briefly, and returns well within systemd's 10 s.
+briefly, and returns well within systemd's 10 s. A state directory or outbox that cannot be
+opened fails `start` with a `StartupError` (one line for the operator, no traceback).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import sys
 import time
@@ -25,7 +27,7 @@ from typing import Any, TextIO
 
 from monitor.alerts.delivery import Destination, destinations, sender_for
 from monitor.alerts.messages import render
-from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox import Outbox, private_dir
 from monitor.alerts.policy import Watch
 from monitor.alerts.worker import DeliveryWorker
 from monitor.binance.backoff import Backoff
@@ -48,6 +50,16 @@ CHECKPOINT_EVERY_S = 30.0
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+class StartupError(Exception):
+    """The daemon cannot start for a reason the operator must fix (state dir, port, files)."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`exc` as a short phrase without a traceback: the reason, then the file if any."""
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +120,15 @@ class Daemon:
         self.on_health = on_health
         #: Called with the processing time (s) of every market frame (the latency histogram).
         self.latency_hook: Callable[[float], None] | None = None
+        #: Called with (account, path, HTTP status or None, used weight or None) for every REST
+        #: request an account's client sends (`marginwatch_rest_requests_total`).
+        self.rest_hook: Callable[[str, str, int | None, int | None], None] | None = None
         self._tz = config.alerts.tz
         self.slots: dict[str, AccountSlot] = {}
         self.outbox: Outbox | None = None
         self._checkpoints: set[asyncio.Task[None]] = set()
         self.worker: DeliveryWorker | None = None
+
         self._tasks: list[asyncio.Task[None]] = []
         #: One market connection per venue and product, shared by the accounts on it.
         self.market_hub = MarketHub(stream_timings(self.options.live))
@@ -125,6 +141,16 @@ class Daemon:
             self.slots[account.name] = AccountSlot(account, self._runtime(account))
 
     # ------------------------------------------------------------------ building
+    def daemon_problems(self) -> list[str]:
+        """What makes the whole daemon unhealthy, beyond its accounts (for `/healthz`)."""
+        outbox = self.outbox
+        if outbox is None or outbox.failing is None:
+            return []
+        return [
+            f"alert outbox cannot be written ({outbox.held} alert write(s) held in memory and"
+            f" still delivered): {outbox.failing}"
+        ]
+
     def _runtime(self, account: Account) -> AccountRuntime:
         mode = account.fixed_mode
         meta = Meta(
@@ -168,14 +194,26 @@ class Daemon:
 
         return report
 
+    def _rest_reporter(self, account: str) -> Callable[[str, int | None, int | None], None]:
+        def report(path: str, status: int | None, used_weight: int | None) -> None:
+            if self.rest_hook is not None:
+                self.rest_hook(account, path, status, used_weight)
+
+        return report
+
     def _latency(self, seconds: float) -> None:
         if self.latency_hook is not None:
             self.latency_hook(seconds)
 
     def _destinations(self) -> list[Destination]:
-        targets: list[tuple[str, list[str]]] = list(self.config.notify_targets())
+        """`[[notify]]` (each with its own timeout), the Apprise config, `--notify` URLs."""
+        out: list[Destination] = []
+        for target in self.config.notify:
+            pair = [(target.url_value(), list(target.tags))]
+            out += destinations(pair, timeout_s=target.timeout_s)
+        targets: list[tuple[str, list[str]]] = list(self.config.apprise_targets())
         targets += [(url, []) for url in self.options.notify]
-        return destinations(targets)
+        return out + destinations(targets)
 
     # ------------------------------------------------------------------ alerts
     def _on_alert(self, timed: TimedAlert) -> None:
@@ -195,8 +233,17 @@ class Daemon:
         """Open the outbox, start delivery, every account's feed and the clock."""
         if self.options.deliver:
             state_dir = Path(self.config.state.dir)
-            state_dir.mkdir(parents=True, exist_ok=True)
-            self.outbox = Outbox(state_dir / OUTBOX_NAME)
+            try:
+                private_dir(state_dir)
+                self.outbox = Outbox(state_dir / OUTBOX_NAME)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot use the state directory {state_dir}: {describe_os_error(exc)}"
+                ) from None
+            except sqlite3.Error as exc:
+                raise StartupError(
+                    f"cannot open the outbox {state_dir / OUTBOX_NAME}: {exc}"
+                ) from None
             api_base = self.config.alerts.telegram_api_base
             routes = [(d, sender_for(d, telegram_api_base=api_base)) for d in self._destinations()]
             self.worker = DeliveryWorker(self.outbox, routes)
@@ -208,14 +255,14 @@ class Daemon:
         self._tasks.append(asyncio.create_task(self._clock(), name="clock"))
 
     def _resume_ladders(self, outbox: Outbox) -> None:
-        """Each account's policy continues from the last level alert persisted (a restart does
-        not announce the same level again)."""
+        """Each account's policy continues from the last level alert persisted and the last
+        exchange account status alerted (a restart announces neither again, only changes)."""
         for name, slot in self.slots.items():
             ladder = outbox.ladder(name)
             if ladder is not None:
-                slot.runtime.timeline.policy.resume(ladder, self.now_ms())
-                log.info("account %s: alert ladder resumed at %s (%s)", name,
-                         ladder.level or "no level", ladder.kind)
+                slot.runtime.timeline.resume(ladder, self.now_ms())
+                log.info("account %s: alert ladder resumed at %s (%s), account status %s", name,
+                         ladder.level or "no level", ladder.kind, ladder.status or "unknown")
 
     async def _supervise(self, slot: AccountSlot) -> None:
         """Run the account's feed forever; rebuild it after any failure, with backoff."""
@@ -223,7 +270,12 @@ class Daemon:
         account = slot.config
         while True:
             endpoints = endpoints_for(account.environment, account.rest, account.ws)
-            rest = RestClient(endpoints, account.api_key_value(), account.api_secret_value())
+            rest = RestClient(
+                endpoints,
+                account.api_key_value(),
+                account.api_secret_value(),
+                on_request=self._rest_reporter(account.name),
+            )
             feed = LiveFeed(
                 account.name,
                 endpoints,
@@ -298,7 +350,7 @@ class Daemon:
         await asyncio.gather(
             *(s.task for s in self.slots.values() if s.task is not None), return_exceptions=True
         )
-        if self.worker is not None and self.outbox is not None and self.outbox.queued():
+        if self.worker is not None and self.worker.pending:
             await self.worker.drain(self.options.drain_s)
         for task in self._tasks:
             task.cancel()

@@ -107,8 +107,11 @@ class HealthEvaluator:
         startup_grace_s: float = DEFAULT_STARTUP_GRACE_S,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        daemon_problems: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self._freshness = freshness
+        #: Problems of the daemon as a whole (the alert outbox cannot be written): unhealthy.
+        self._daemon_problems = daemon_problems
         on_sample = None if metrics is None else metrics.set_loop_lag
         self.probe = probe or LoopLagProbe(clock=clock, on_sample=on_sample)
         self.lag_threshold_s = lag_threshold_s
@@ -128,7 +131,8 @@ class HealthEvaluator:
     def _verdict(self) -> tuple[bool, list[str]]:
         loop_ok, problems = self._loop_problems()
         accounts_ok, account_problems = self._account_problems()
-        return loop_ok and accounts_ok, problems + account_problems
+        daemon = list(self._daemon_problems()) if self._daemon_problems is not None else []
+        return loop_ok and accounts_ok and not daemon, problems + daemon + account_problems
 
     def _loop_problems(self) -> tuple[bool, list[str]]:
         if not self.probe.running:
@@ -153,7 +157,8 @@ class HealthEvaluator:
         for account in sorted(report):
             fresh, found = report[account]
             healthy = healthy and bool(fresh)
-            problems += [f"account {account}: {p}" for p in found]
+            prefix = f"account {account}: "
+            problems += [p if p.startswith(prefix) else prefix + p for p in found]
             if not fresh and not found:
                 problems.append(f"account {account}: data not fresh")
         return healthy, problems

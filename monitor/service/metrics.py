@@ -1,10 +1,15 @@
 """The daemon's Prometheus metrics: one private registry, small update methods, text exposition.
 
 Every metric is named `marginwatch_…`. Labels are few and bounded: `account` (from the config),
-`stream` (connection names), `source` (data source names such as `mark:BTCUSDT`, the one label
-that may name a symbol), `kind`, `state`, `reason`, `path`, `status`. Callers pass fixed
+`connection` (a websocket connection: `ACCOUNT/user`, or a market connection such as
+`market-um@fstream.binance.com` that accounts on one venue share — so its counters appear once,
+not once per account; `marginwatch_stream_account_info` says which accounts use it), `stream`
+(an account's role for a connection: `user`, `market-um`, `market-cm`), `source` (data source
+names such as `mark:BTCUSDT`, the one label that may name a symbol), `kind`, `state`, `reason`,
+`path`, `status`, `pool`. Callers pass fixed
 vocabulary (enum values, exception class names, catalogue paths), never free text; as a last
-line of defence each label keeps at most `max_values` distinct values (`max_sources` for
+line of defence each label keeps at most `max_values` distinct values (`max_accounts` for
+`account`, default 1000 to cover a fleet, `[http] metrics_max_accounts`; `max_sources` for
 `source`) and folds any further ones into `other`, so a bug cannot grow the series without bound.
 """
 
@@ -90,14 +95,18 @@ def _finite(value: float | None) -> float | None:
 class Metrics:
     """The daemon's metrics in a private `CollectorRegistry` (nothing global, one per daemon)."""
 
-    def __init__(self, *, max_values: int = 64, max_sources: int = 1024) -> None:
+    def __init__(
+        self, *, max_values: int = 64, max_sources: int = 1024, max_accounts: int = 1000
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._labels: dict[str, _Bounded] = {}
         self._max_values, self._max_sources = max_values, max_sources
+        self._max_accounts = max_accounts
         self._modes: dict[str, tuple[str, str]] = {}
+        self._stream_links: set[tuple[str, str, str]] = set()
         r = self.registry
         account = ["account"]
-        stream = ["account", "stream"]
+        stream = ["connection"]
         self._info = Gauge(
             f"{PREFIX}_build_info", "Version of marginwatch.", ["version"], registry=r
         )
@@ -165,19 +174,22 @@ class Metrics:
         )
         self._connected = Gauge(
             f"{PREFIX}_stream_connected",
-            "1 while the websocket stream is connected.",
+            "1 while the websocket connection is connected.",
             stream,
             registry=r,
         )
         self._reconnects = Counter(
-            f"{PREFIX}_stream_reconnects", "Websocket reconnections.", stream, registry=r
+            f"{PREFIX}_stream_reconnects",
+            "Websocket reconnections after a loss (not rotations).",
+            stream,
+            registry=r,
         )
         self._frames = Counter(
             f"{PREFIX}_stream_frames", "Websocket frames received.", stream, registry=r
         )
         self._watchdog_fires = Counter(
             f"{PREFIX}_stream_watchdog_fires",
-            "Streams dropped by the silence watchdog.",
+            "Connections dropped by the silence watchdog.",
             stream,
             registry=r,
         )
@@ -185,6 +197,12 @@ class Metrics:
             f"{PREFIX}_stream_rotations",
             "Planned reconnections (24 h rotation).",
             stream,
+            registry=r,
+        )
+        self._stream_info = Gauge(
+            f"{PREFIX}_stream_account_info",
+            "Which connection carries each stream of an account (always 1; join on connection).",
+            ["account", "stream", "connection"],
             registry=r,
         )
         self._decode_errors = Counter(
@@ -211,6 +229,13 @@ class Metrics:
             ["account", "path", "status"],
             registry=r,
         )
+        self._rest_weight = Gauge(
+            f"{PREFIX}_rest_used_weight",
+            "Request weight Binance reports used this minute (X-MBX-USED-WEIGHT-1M), by"
+            " rate-limit pool (futures, papi, spot).",
+            ["account", "pool"],
+            registry=r,
+        )
         self._alerts = Counter(
             f"{PREFIX}_alerts",
             "Alert deliveries by alert kind and delivery state"
@@ -221,6 +246,27 @@ class Metrics:
         self._outbox = Gauge(
             f"{PREFIX}_outbox_depth", "Deliveries waiting in the durable outbox.", registry=r
         )
+        self._outbox_failures = Counter(
+            f"{PREFIX}_outbox_write_failures",
+            "Outbox writes that failed (disk full, I/O error): kept in memory, still delivered.",
+            registry=r,
+        )
+        self._outbox_held = Gauge(
+            f"{PREFIX}_outbox_held_writes",
+            "Outbox writes held in memory until the outbox can be written again.",
+            registry=r,
+        )
+        self._send_unknown = Counter(
+            f"{PREFIX}_alert_send_unknown",
+            "Send attempts unanswered within the destination's timeout (outcome unknown).",
+            registry=r,
+        )
+        self._duplicates = Counter(
+            f"{PREFIX}_alert_possible_duplicates",
+            "Alerts sent again after an unanswered attempt: the destination may show them twice.",
+            registry=r,
+        )
+        self._delivery_seen = (0, 0, 0)
         self._tick = Histogram(
             f"{PREFIX}_tick_latency_seconds",
             "Time to process one market tick: decode, engine update, alert policy.",
@@ -239,7 +285,8 @@ class Metrics:
     def _label(self, name: str, value: object) -> str:
         guard = self._labels.get(name)
         if guard is None:
-            limit = self._max_sources if name == "source" else self._max_values
+            limits = {"source": self._max_sources, "account": self._max_accounts}
+            limit = limits.get(name, self._max_values)
             guard = self._labels[name] = _Bounded(name, limit)
         return guard(value)
 
@@ -248,6 +295,9 @@ class Metrics:
 
     def _stream(self, account: str, stream: str) -> tuple[str, str]:
         return self._acc(account), self._label("stream", stream)
+
+    def _conn(self, connection: str) -> str:
+        return self._label("connection", connection)
 
     # ---- figures ------------------------------------------------------------------------------
 
@@ -294,21 +344,37 @@ class Metrics:
         self._data_age.labels(self._acc(account), self._label("source", source)).set(seconds)
 
     # ---- streams ------------------------------------------------------------------------------
+    # Connection counters are labelled by connection only: a market connection shared by several
+    # accounts is counted once (summing over connections never double-counts).
 
-    def set_connected(self, account: str, stream: str, connected: bool) -> None:
-        self._connected.labels(*self._stream(account, stream)).set(1 if connected else 0)
+    def set_connected(self, connection: str, connected: bool) -> None:
+        self._connected.labels(self._conn(connection)).set(1 if connected else 0)
 
-    def reconnect(self, account: str, stream: str) -> None:
-        self._reconnects.labels(*self._stream(account, stream)).inc()
+    def reconnect(self, connection: str, n: int = 1) -> None:
+        self._reconnects.labels(self._conn(connection)).inc(n)
 
-    def frames(self, account: str, stream: str, n: int = 1) -> None:
-        self._frames.labels(*self._stream(account, stream)).inc(n)
+    def frames(self, connection: str, n: int = 1) -> None:
+        self._frames.labels(self._conn(connection)).inc(n)
 
-    def watchdog_fire(self, account: str, stream: str) -> None:
-        self._watchdog_fires.labels(*self._stream(account, stream)).inc()
+    def watchdog_fire(self, connection: str, n: int = 1) -> None:
+        self._watchdog_fires.labels(self._conn(connection)).inc(n)
 
-    def rotation(self, account: str, stream: str) -> None:
-        self._rotations.labels(*self._stream(account, stream)).inc()
+    def rotation(self, connection: str, n: int = 1) -> None:
+        self._rotations.labels(self._conn(connection)).inc(n)
+
+    def set_stream_connection(self, account: str, stream: str, connection: str | None) -> None:
+        """`account`'s `stream` is carried by `connection` (None: by no connection any more)."""
+        acc, name = self._stream(account, stream)
+        conn = None if connection is None else self._conn(connection)
+        for labels in list(self._stream_links):
+            if labels[:2] == (acc, name) and labels[2] != conn:
+                self._stream_info.remove(*labels)
+                self._stream_links.discard(labels)
+        if conn is not None:
+            labels = (acc, name, conn)
+            if labels not in self._stream_links:
+                self._stream_info.labels(*labels).set(1)
+                self._stream_links.add(labels)
 
     def decode_error(self, account: str, stream: str, kind: str) -> None:
         """`kind`: a fixed name such as the exception class (`WireError`, `JSONDecodeError`)."""
@@ -327,6 +393,10 @@ class Metrics:
         path_label = self._label("path", path.split("?", 1)[0])
         self._rest.labels(self._acc(account), path_label, self._label("status", code)).inc()
 
+    def set_rest_weight(self, account: str, pool: str, used: int) -> None:
+        """The used request weight Binance reported for `pool` on its latest reply."""
+        self._rest_weight.labels(self._acc(account), self._label("pool", pool)).set(used)
+
     # ---- alerts and the process ---------------------------------------------------------------
 
     def alert(self, account: str, kind: str, state: str) -> None:
@@ -336,6 +406,25 @@ class Metrics:
 
     def set_outbox_depth(self, n: int) -> None:
         self._outbox.set(n)
+
+    def observe_delivery(
+        self, write_failures: int, held: int, unknown: int, possible_duplicates: int
+    ) -> None:
+        """The outbox's and the delivery worker's running totals (`Outbox.write_failures`,
+        `Outbox.held`, `DeliveryWorker.stats`); counters advance by what is new."""
+        seen = self._delivery_seen
+        totals = (write_failures, unknown, possible_duplicates)
+        for counter, new, old in zip(
+            (self._outbox_failures, self._send_unknown, self._duplicates), totals, seen, strict=True
+        ):
+            if new > old:
+                counter.inc(new - old)
+        self._delivery_seen = (
+            max(totals[0], seen[0]),
+            max(totals[1], seen[1]),
+            max(totals[2], seen[2]),
+        )
+        self._outbox_held.set(held)
 
     def tick_latency(self, seconds: float) -> None:
         self._tick.observe(seconds)

@@ -7,8 +7,11 @@ systemd notify protocol. `READY=1` is sent once the HTTP endpoint is bound (not 
 answers: an unreachable exchange is something to report, not a failed start). The systemd
 watchdog is pinged while the event loop is responsive and the daemon's clock keeps ticking —
 a wedged daemon gets restarted, but an exchange outage does not cause a restart loop (that is
-what the "monitor blind" alert and `/healthz` are for). SIGTERM or SIGINT stop everything in
-under 10 s; queued alerts stay in the outbox for the next start.
+what the "monitor blind" alert and `/healthz` are for). With `[heartbeat]`, an outside
+dead-man's switch is pinged on the same verdict (`heartbeat.py`). SIGTERM or SIGINT stop
+everything in under 10 s; queued alerts stay in the outbox for the next start. A start that
+cannot happen (HTTP port taken, state directory or recording not writable) raises
+`StartupError` with one line for the operator.
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ import signal
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor import __version__
 from monitor.alerts.redact import url_secrets
+from monitor.binance.rest import weight_pool
+from monitor.binance.stream import StreamSupervisor
 from monitor.config import Config
 from monitor.feed.live import FeedHealth
 from monitor.service import logs, sdnotify
-from monitor.service.daemon import Daemon, DaemonOptions
+from monitor.service.daemon import Daemon, DaemonOptions, StartupError, describe_os_error
 from monitor.service.health import HealthEvaluator
+from monitor.service.heartbeat import Heartbeat, Verdict
 from monitor.service.http import HttpServer
 from monitor.service.metrics import Metrics
 from monitor.service.timeline import TimedAlert
@@ -65,13 +72,21 @@ def resync_kind(reason: str) -> str:
 
 
 class MetricsBridge:
-    """Feeds the Prometheus metrics from the daemon's hooks and its one-second clock."""
+    """Feeds the Prometheus metrics from the daemon's hooks and its one-second clock.
+
+    Connection counters come from each stream supervisor's own `StreamStats`, once per
+    connection (a market connection shared by several accounts is counted once); resyncs from
+    each account's applied snapshots (the start-up snapshot included, as `startup`); REST
+    requests and the used request weight from the REST clients' `on_request` callback.
+    """
 
     def __init__(self, daemon: Daemon, metrics: Metrics) -> None:
         self.daemon = daemon
         self.metrics = metrics
-        self._frames: dict[tuple[str, str], int] = {}
+        #: Connection name → (its supervisor, stats counters already reported).
+        self._streams: dict[str, tuple[StreamSupervisor, tuple[int, int, int, int]]] = {}
         self._errors: dict[tuple[str, str], int] = {}
+        self._resyncs: dict[tuple[str, str], int] = {}
         self.last_tick = time.monotonic()
 
     def on_alert(self, timed: TimedAlert) -> None:
@@ -79,27 +94,24 @@ class MetricsBridge:
         self.metrics.alert(intent.account, intent.kind.value, "queued")
 
     def on_health(self, account: str, event: FeedHealth) -> None:
-        m = self.metrics
-        if event.kind == "connected":
-            m.set_connected(account, event.stream, True)
-            if event.detail == "after a gap":
-                m.reconnect(account, event.stream)
-        elif event.kind == "disconnected":
-            m.set_connected(account, event.stream, False)
-        elif event.kind == "watchdog":
-            m.watchdog_fire(account, event.stream)
-        elif event.kind == "rotated":
-            m.rotation(account, event.stream)
-        elif event.kind == "resync":
-            m.resync(account, resync_kind(event.detail))
-        elif event.kind in ("resync_failed", "rest_error"):
-            m.bad_input(account, event.kind)
+        # Stream lifecycle reaches every account sharing a connection: counted per connection
+        # in `tick` from the supervisors' stats instead, never here.
+        if event.kind in ("resync_failed", "rest_error"):
+            self.metrics.bad_input(account, event.kind)
+
+    def on_rest(
+        self, account: str, path: str, status: int | None, used_weight: int | None
+    ) -> None:
+        self.metrics.rest_request(account, path, status)
+        if used_weight is not None:
+            self.metrics.set_rest_weight(account, weight_pool(path), used_weight)
 
     def tick(self) -> None:
-        """Once a second: figures, levels, data ages, stream counters, outbox depth."""
+        """Once a second: figures, levels, data ages, connection counters, outbox depth."""
         self.last_tick = time.monotonic()
         m = self.metrics
         now = self.daemon.now_ms()
+        connections: dict[str, StreamSupervisor] = {}
         for name, slot in self.daemon.slots.items():
             runtime = slot.runtime
             policy = runtime.timeline.policy
@@ -123,11 +135,15 @@ class MetricsBridge:
                 m.set_data_age(name, source, max(0.0, (now - seen) / 1000))
             if slot.feed is not None:
                 for stream, sup in slot.feed.streams():
-                    key = (name, stream)
-                    frames = sup.stats.frames
-                    m.frames(name, stream, max(0, frames - self._frames.get(key, 0)))
-                    self._frames[key] = frames
-                    m.set_connected(name, stream, sup.connected)
+                    connections[sup.config.name] = sup
+                    m.set_stream_connection(name, stream, sup.config.name)
+            for reason, count in list(runtime.resyncs.items()):
+                key = (name, reason)
+                done = self._resyncs.get(key, 0)
+                if count > done:
+                    for _ in range(count - done):
+                        m.resync(name, resync_kind(reason))
+                    self._resyncs[key] = count
             counters = runtime.timeline.replay.counters
             for stream, kind in _DECODE_COUNTERS:
                 key = (name, kind)
@@ -141,8 +157,34 @@ class MetricsBridge:
                 for _ in range(count - self._errors.get(key, 0)):
                     m.bad_input(name, kind)
                 self._errors[key] = count
-        if self.daemon.outbox is not None:
-            m.set_outbox_depth(self.daemon.outbox.queued())
+        self._connection_counters(connections)
+        outbox, worker = self.daemon.outbox, self.daemon.worker
+        if outbox is not None:
+            m.set_outbox_depth(outbox.queued())
+            if worker is not None:
+                stats = worker.stats
+                m.observe_delivery(
+                    outbox.write_failures, outbox.held, stats.unknown, stats.possible_duplicates
+                )
+
+    def _connection_counters(self, connections: dict[str, StreamSupervisor]) -> None:
+        """Each connection's counters once; a rebuilt supervisor (feed restart) counts anew."""
+        m = self.metrics
+        for conn, sup in connections.items():
+            stats = sup.stats
+            now = (stats.frames, stats.reconnects, stats.watchdog_fires, stats.rotations)
+            seen, before = self._streams.get(conn, (sup, (0, 0, 0, 0)))
+            if seen is not sup:
+                before = (0, 0, 0, 0)
+            deltas = [max(0, a - b) for a, b in zip(now, before, strict=True)]
+            for add, n in zip(
+                (m.frames, m.reconnect, m.watchdog_fire, m.rotation), deltas, strict=True
+            ):
+                add(conn, n)  # 0 too: a connection's series exist from its first tick
+            self._streams[conn] = (sup, now)
+            m.set_connected(conn, sup.connected)
+        for conn in self._streams.keys() - connections.keys():
+            m.set_connected(conn, False)  # closed (no account wants it any more)
 
     def clock_alive(self) -> dict[str, tuple[bool, list[str]]]:
         """The watchdog's liveness: the daemon's clock is still ticking."""
@@ -173,19 +215,28 @@ async def serve(
     on_ready: Callable[[Daemon, HttpServer], None] | None = None,
     http: bool = True,
 ) -> int:
-    """Run until `stop` is set (or SIGTERM / SIGINT); return the exit status."""
-    daemon = Daemon(config, options)
-    metrics = Metrics()
+    """Run until `stop` is set (or SIGTERM / SIGINT); return the exit status. Raises
+    `StartupError` when the daemon cannot start (port taken, state or recording unwritable)."""
+    try:
+        daemon = Daemon(config, options)
+    except OSError as exc:
+        raise StartupError(f"cannot write the recording: {describe_os_error(exc)}") from None
+    metrics = Metrics(max_accounts=config.http.metrics_max_accounts)
     bridge = MetricsBridge(daemon, metrics)
     daemon.alert_hooks.append(bridge.on_alert)
     daemon.on_health = bridge.on_health
     daemon.tick_hooks.append(bridge.tick)
     daemon.latency_hook = metrics.tick_latency
+    daemon.rest_hook = bridge.on_rest
     logs.add_secrets(daemon.secrets())
     for url, _ in config.notify_targets():
         logs.add_secrets(url_secrets(url))
+    if config.heartbeat is not None:
+        logs.add_secrets(heartbeat_secrets(config.heartbeat.url_value()))
 
-    evaluator = HealthEvaluator(daemon.freshness, metrics=metrics)
+    evaluator = HealthEvaluator(
+        daemon.freshness, metrics=metrics, daemon_problems=daemon.daemon_problems
+    )
     watchdog = HealthEvaluator(bridge.clock_alive, probe=evaluator.probe)
     server = HttpServer(
         config.http.host,
@@ -204,13 +255,28 @@ async def serve(
     tasks: list[asyncio.Task[None]] = []
     try:
         if http:
-            await server.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {config.http.listen}: {describe_os_error(exc)}"
+                    " (another marginwatch running? change [http] listen)"
+                ) from None
             if not server_is_loopback(config):
                 log.warning("HTTP endpoint on %s is reachable from other hosts", config.http.listen)
         evaluator.start()
         await daemon.start()
         tasks.append(asyncio.create_task(watchdog.run_watchdog(), name="systemd watchdog"))
         tasks.append(asyncio.create_task(_register_listen_keys(daemon), name="redaction"))
+        if config.heartbeat is not None:
+            beat = Heartbeat(
+                config.heartbeat.url_value(),
+                lambda: heartbeat_verdict(evaluator),
+                interval_s=config.heartbeat.interval_s,
+                timeout_s=config.heartbeat.timeout_s,
+                user_agent=f"marginwatch/{__version__}",
+            )
+            tasks.append(asyncio.create_task(beat.run(), name="heartbeat"))
         sdnotify.ready()
         sdnotify.status(f"monitoring {len(daemon.slots)} account(s)")
         log.info(
@@ -237,6 +303,18 @@ async def serve(
             loop.remove_signal_handler(sig)
     log.info("stopped")
     return 0
+
+
+def heartbeat_verdict(evaluator: HealthEvaluator) -> Verdict:
+    """The heartbeat's verdict: `/healthz`'s, with the start-up grace marked."""
+    return Verdict(evaluator.evaluate().healthy, starting=evaluator.in_grace())
+
+
+def heartbeat_secrets(url: str) -> list[str]:
+    """What of a heartbeat URL must never be logged: the URL and its token-like parts (short
+    path words such as `ping` or `api` are left alone, or every log line would be masked)."""
+    host = urlsplit(url).hostname or ""
+    return [url, *(part for part in url_secrets(url) if len(part) >= 8 and part != host)]
 
 
 def server_is_loopback(config: Config) -> bool:

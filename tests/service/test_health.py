@@ -243,3 +243,31 @@ async def test_verdict_and_lag_reach_the_metrics() -> None:
         assert b"marginwatch_healthy 0.0" in metrics.render()
     finally:
         await ev.stop()
+
+
+async def test_a_problem_already_naming_its_account_is_not_prefixed_twice(
+    evaluator: tuple[HealthEvaluator, Accounts],
+) -> None:
+    ev, accounts = evaluator
+    accounts.report = {"pm-main": (False, ["account pm-main: blind: resync failed: timed out"])}
+    assert ev.evaluate().problems == ["account pm-main: blind: resync failed: timed out"]
+
+
+
+async def test_a_daemon_problem_makes_it_unhealthy() -> None:
+    """A daemon-wide problem (the alert outbox cannot be written, `Daemon.daemon_problems`)
+    turns `/healthz` unhealthy even with every account fresh, and names it."""
+    problems: list[str] = []
+    ev = HealthEvaluator(Accounts(), startup_grace_s=0, daemon_problems=lambda: problems)
+    ev.probe.interval_s = FAST
+    ev.start()
+    try:
+        await eventually(lambda: ev.evaluate().healthy)
+        problems.append("alert outbox cannot be written (3 alert write(s) held): disk full")
+        health = ev.evaluate()
+        assert not health.healthy
+        assert health.problems == problems
+        problems.clear()
+        assert ev.evaluate().healthy
+    finally:
+        await ev.stop()

@@ -72,7 +72,7 @@ async def test_healthz_200_when_healthy_503_with_problems(
 async def test_metrics_exposition(served: tuple[State, str, aiohttp.ClientSession]) -> None:
     state, base, session = served
     state.metrics.observe_figures("pm-main", "portfolio_margin", 0.7, None, 1.5, 1e6, 7e5)
-    state.metrics.reconnect("pm-main", "market-um")
+    state.metrics.reconnect("market-um@fstream.binance.com")
     async with session.get(f"{base}/metrics") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain; version=")
@@ -80,8 +80,7 @@ async def test_metrics_exposition(served: tuple[State, str, aiohttp.ClientSessio
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["marginwatch_uni_mmr"].samples[0].value == 1.5
     assert families["marginwatch_stream_reconnects"].samples[0].labels == {
-        "account": "pm-main",
-        "stream": "market-um",
+        "connection": "market-um@fstream.binance.com",
     }
     headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
     async with session.get(f"{base}/metrics", headers=headers) as resp:

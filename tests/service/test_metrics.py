@@ -66,12 +66,14 @@ def test_a_mode_change_replaces_the_info_series() -> None:
 
 def test_counters_and_gauges() -> None:
     m = Metrics()
-    m.frames("a", "market-um", 10)
-    m.frames("a", "market-um")
-    m.reconnect("a", "market-um")
-    m.watchdog_fire("a", "user")
-    m.rotation("a", "user")
-    m.set_connected("a", "user", True)
+    m.frames("market-um@fstream.binance.com", 10)
+    m.frames("market-um@fstream.binance.com")
+    m.reconnect("market-um@fstream.binance.com")
+    m.watchdog_fire("a/user")
+    m.rotation("a/user")
+    m.set_connected("a/user", True)
+    m.set_stream_connection("a", "market-um", "market-um@fstream.binance.com")
+    m.set_rest_weight("a", "futures", 37)
     m.decode_error("a", "market-um", "WireError")
     m.bad_input("a", "ValidationError")
     m.resync("a", "gap")
@@ -85,12 +87,15 @@ def test_counters_and_gauges() -> None:
     m.set_level("a", "critical")
     m.set_loop_lag(0.002)
     m.set_healthy(False)
+    market = {"connection": "market-um@fstream.binance.com"}
     stream = {"account": "a", "stream": "market-um"}
-    assert value(m, "marginwatch_stream_frames_total", **stream) == 11
-    assert value(m, "marginwatch_stream_reconnects_total", **stream) == 1
-    assert value(m, "marginwatch_stream_watchdog_fires_total", account="a", stream="user") == 1
-    assert value(m, "marginwatch_stream_rotations_total", account="a", stream="user") == 1
-    assert value(m, "marginwatch_stream_connected", account="a", stream="user") == 1
+    assert value(m, "marginwatch_stream_frames_total", **market) == 11
+    assert value(m, "marginwatch_stream_reconnects_total", **market) == 1
+    assert value(m, "marginwatch_stream_watchdog_fires_total", connection="a/user") == 1
+    assert value(m, "marginwatch_stream_rotations_total", connection="a/user") == 1
+    assert value(m, "marginwatch_stream_connected", connection="a/user") == 1
+    assert value(m, "marginwatch_stream_account_info", **stream, **market) == 1
+    assert value(m, "marginwatch_rest_used_weight", account="a", pool="futures") == 37
     assert value(m, "marginwatch_decode_errors_total", **stream, kind="WireError") == 1
     assert value(m, "marginwatch_bad_input_total", account="a", kind="ValidationError") == 1
     assert value(m, "marginwatch_resyncs_total", account="a", reason="gap") == 1
@@ -160,3 +165,18 @@ def test_exposition_negotiates_openmetrics() -> None:
     body, content_type = m.exposition("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.rstrip().endswith(b"# EOF")
+
+
+def test_a_stream_moving_to_another_connection_replaces_its_info_series() -> None:
+    m = Metrics()
+    m.set_stream_connection("a", "market-um", "market-um@host1")
+    m.set_stream_connection("b", "market-um", "market-um@host1")
+    m.set_stream_connection("a", "market-um", "market-um@host2")
+    infos = sorted(k[1] for k in samples(m) if k[0] == "marginwatch_stream_account_info")
+    assert infos == [
+        (("account", "a"), ("connection", "market-um@host2"), ("stream", "market-um")),
+        (("account", "b"), ("connection", "market-um@host1"), ("stream", "market-um")),
+    ]
+    m.set_stream_connection("b", "market-um", None)
+    infos = [k for k in samples(m) if k[0] == "marginwatch_stream_account_info"]
+    assert len(infos) == 1

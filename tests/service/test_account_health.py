@@ -1,0 +1,183 @@
+"""Health tells the current truth (issue 19, item 6): a failed resync makes the account blind at
+once, with its reason, on a real `/healthz`; a problem clears when its cause does; the
+restored span is never negative.
+
+The real daemon pipeline (config → `Daemon` → `AccountRuntime` → policy, `HealthEvaluator`,
+`HttpServer` on loopback) is fed the bundled USDⓈ-M recording's REST snapshot and the feed's
+own `FeedHealth` reports, on a settable clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from monitor import examples
+from monitor.config import load_config
+from monitor.feed.live import FeedHealth
+from monitor.feed.recording import RestLine, read_recording
+from monitor.service.account import AccountRuntime
+from monitor.service.daemon import Daemon
+from monitor.service.health import HealthEvaluator, LoopLagProbe
+from monitor.service.http import HttpServer
+from monitor.service.metrics import Metrics
+from monitor.service.timeline import TimedAlert
+from tests.test_config import KEY_ENV, SECRET_ENV, config_text, dummy, write
+
+S = 1000
+META, LINES = read_recording(examples.path("usdm"))
+SNAPSHOT = [line for line in LINES if isinstance(line, RestLine)]
+T0 = max(line.t for line in SNAPSHOT)
+
+
+@dataclass
+class Clock:
+    t: int = T0
+
+    def __call__(self) -> int:
+        return self.t
+
+
+@dataclass
+class Rig:
+    clock: Clock
+    daemon: Daemon
+    base: str
+    session: aiohttp.ClientSession
+    alerts: list[TimedAlert] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> AccountRuntime:
+        return self.daemon.slots["main"].runtime
+
+    def snapshot(self, reason: str, t: int | None = None) -> None:
+        shift = (self.clock.t if t is None else t) - T0
+        lines = [RestLine(line.t + shift, line.method, line.path, line.data, line.params,
+                          line.status) for line in SNAPSHOT]
+        self.runtime.rest_group(lines, reason)
+
+    def all_fresh(self) -> None:
+        """Every watched source delivers now (marks, user stream)."""
+        policy = self.runtime.timeline.policy
+        for source in policy.last_seen:
+            policy.seen(source, self.clock.t)
+
+    def tick(self, seconds: int) -> None:
+        for _ in range(seconds):
+            self.clock.t += S
+            self.runtime.tick(self.clock.t)
+
+    def report(self, kind: str, detail: str) -> None:
+        self.runtime.health(FeedHealth(kind, "rest", detail, self.clock.t))
+
+    async def healthz(self) -> tuple[int, list[str]]:
+        async with self.session.get(f"{self.base}/healthz") as resp:
+            body = await resp.json()
+            return resp.status, body["problems"]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    env = {KEY_ENV: dummy(), SECRET_ENV: dummy()}
+    config = load_config(write(tmp_path, config_text(account='mode = "usdm"')), env)
+    clock = Clock()
+    daemon = Daemon(config, now_ms=clock)
+    evaluator = HealthEvaluator(daemon.freshness, probe=LoopLagProbe(0.01), startup_grace_s=0)
+    evaluator.start()
+    server = HttpServer(
+        "127.0.0.1", 0, health=evaluator.evaluate, status=lambda: {}, metrics=Metrics()
+    )
+    await server.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            rig = Rig(clock, daemon, f"http://127.0.0.1:{server.bound_port}", session)
+            daemon.alert_hooks.append(rig.alerts.append)
+            rig.snapshot("start-up snapshot")
+            rig.all_fresh()
+            yield rig
+    finally:
+        await server.stop()
+        await evaluator.stop()
+
+
+async def test_live_account_is_healthy(rig: Rig) -> None:
+    assert rig.runtime.state(rig.clock.t) == "live"
+    assert await rig.healthz() == (200, [])
+
+
+async def test_failed_resync_is_blind_at_once_with_its_reason(rig: Rig) -> None:
+    """Before: /healthz said 200 for the ~31 s until the sources went stale."""
+    rig.report("resync_failed", "user stream reconnected: HTTP 503 from /fapi/v3/account")
+    assert rig.runtime.state(rig.clock.t) == "blind"
+    status, problems = await rig.healthz()
+    assert status == 503
+    assert problems == [
+        "account main: blind: resync failed: user stream reconnected: HTTP 503"
+        " from /fapi/v3/account"
+    ]
+    assert rig.daemon.status()[0]["state"] == "blind"
+
+
+async def test_a_landed_resync_clears_the_failure(rig: Rig) -> None:
+    rig.report("resync_failed", "user stream reconnected: timed out")
+    rig.tick(2)
+    rig.snapshot("user stream reconnected")
+    rig.report("resync", "user stream reconnected")
+    rig.all_fresh()
+    assert rig.runtime.last_error is None
+    assert rig.daemon.status()[0]["last_error"] is None
+    assert await rig.healthz() == (200, [])
+
+
+async def test_a_stale_error_does_not_stand_in_for_a_new_cause(rig: Rig) -> None:
+    """A resync fails, then lands; later the marks go silent: the problem names the silence,
+    not the resync that failed minutes ago."""
+    rig.report("resync_failed", "user stream reconnected: timed out")
+    rig.snapshot("user stream reconnected")
+    rig.report("resync", "user stream reconnected")
+    rig.all_fresh()
+    rig.tick(20)  # nothing arrives: the 15 s staleness limit passes
+    status, problems = await rig.healthz()
+    assert status == 503
+    [problem] = problems
+    assert "resync failed" not in problem and "timed out" not in problem
+    assert re.match(r"account main: blind: no fresh data for over 15 s: ", problem)
+    assert "mark:" in problem
+
+
+async def test_a_failed_poll_clears_when_a_poll_succeeds(rig: Rig) -> None:
+    rig.report("rest_error", "/fapi/v3/account: HTTP 502")
+    assert rig.runtime.last_error == "/fapi/v3/account: HTTP 502"
+    assert rig.runtime.state(rig.clock.t) == "live"  # a failed poll alone is not blindness
+    rig.snapshot("reconciliation")
+    assert rig.runtime.last_error is None
+
+
+async def test_a_stopped_feed_clears_with_the_next_snapshot(rig: Rig) -> None:
+    rig.runtime.last_error = "ConnectionResetError: peer reset"  # what the daemon's supervisor sets
+    assert rig.runtime.last_error == "ConnectionResetError: peer reset"
+    rig.snapshot("start-up snapshot")
+    assert rig.runtime.last_error is None
+
+
+async def test_restored_after_a_late_snapshot_is_never_negative(rig: Rig) -> None:
+    """The REST group that ends a blind spell may carry times from before the blind start (it
+    was fetched across it): RESTORED said "blind for -47 s"."""
+    rig.tick(20)
+    blind = [a.intent for a in rig.alerts if a.intent.kind == "blind"]
+    assert len(blind) == 1
+    rig.snapshot("user stream reconnected", t=blind[0].t_ms - 47 * S)
+    policy = rig.runtime.timeline.policy
+    for source in policy.last_seen:
+        policy.seen(source, blind[0].t_ms - 47 * S)
+    restored = [a.intent for a in rig.alerts if a.intent.kind == "restored"]
+    assert restored, [a.intent.kind for a in rig.alerts]
+    for intent in restored:
+        span = re.match(r"blind for (-?\d+) s", intent.detail)
+        assert span and int(span.group(1)) >= 0, intent.detail
+        assert intent.t_ms >= blind[0].t_ms
