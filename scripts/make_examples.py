@@ -1501,9 +1501,9 @@ PM_SCALE_KEYS: list[tuple[int, float]] = [
     (283, 1.2050),
     (300, 1.2090),
     (330, 1.2200),
-    (360, 1.2330),
-    (372, 1.2365),
-    (385, 1.2350),
+    (360, 1.2360),
+    (372, 1.2405),
+    (385, 1.2390),
     (400, 1.2250),
     (440, 1.1900),
     (500, 1.1400),
@@ -1757,6 +1757,9 @@ def make_portfolio_margin() -> Path:
     }
     for k in range(1, PM_DURATION + 1):
         event_time = start + k * 1000
+        # Binance values collateral at continuous index prices; the monitor streams them (the
+        # perpetuals' `i`) and polls `/sapi/v1/portfolio/asset-index-price` every 10 s.
+        book.index["BTC"], book.index["ETH"] = btc_idx[k], eth_idx[k]
         # marks: UM on fstream, CM on dstream (separate frames, 1 s each)
         for symbol, st in (("BTCUSDT", 1), ("ETHUSDT", 1), ("BTCUSD_PERP", 2)):
             book.marks[symbol] = mark(symbol, k)
@@ -1853,6 +1856,7 @@ def make_portfolio_margin() -> Path:
             risks.append(book.risk())
         if k == 450:
             do_repay()
+            # `p`/`i`: this repayment's principal and interest; `l`: the liability left after it
             rec.ws(
                 event_time + 520,
                 "user",
@@ -1862,26 +1866,21 @@ def make_portfolio_margin() -> Path:
                     "a": "USDT",
                     "t": "REPAY",
                     "T": 1352286576452864727 + k,
-                    "p": f8(book.borrowed["USDT"]),
-                    "i": "0",
-                    "l": f8(book.borrowed["USDT"]),
+                    "p": f8(repay - interest_paid),
+                    "i": f8(interest_paid),
+                    "l": f8(book.borrowed["USDT"] + book.interest["USDT"]),
                 },
             )
             rec.ws(event_time + 523, "user", outbound(k, 518))
             risks.append(book.risk())
         if k % 10 == 0:  # asset index prices polled every 10 s
-            book.index["BTC"], book.index["ETH"] = btc_idx[k], eth_idx[k]
             rec.rest(
                 event_time + 250,
                 "/sapi/v1/portfolio/asset-index-price",
                 index_rows(k, event_time + 200),
             )
             risks.append(book.risk())
-        # Binance values the account with continuous index prices (the monitor polls them)
-        polled = dict(book.index)
-        book.index["BTC"], book.index["ETH"] = btc_idx[k], eth_idx[k]
         eq, actual, mm = book.figures()
-        book.index = polled
         new = pm_status(eq / mm, status)
         if new != status and new != "NORMAL":
             rec.ws(

@@ -160,17 +160,19 @@ def _signed_pct(fraction: float) -> str:
 def heavy_lines(heavy: HeavyFigures) -> list[str]:
     out = []
     moves = []
+    if heavy.nearest_underlying is not None and heavy.nearest_distance is not None:
+        # First: one underlying moving (its contracts and its collateral alike) is what a hedged
+        # book is exposed to; the uniform move and per-symbol prices follow.
+        out.append(
+            f"Nearest single underlying: {heavy.nearest_underlying}"
+            f" {_signed_pct(heavy.nearest_distance)}"
+        )
     if heavy.distance_down is not None:
         moves.append(_signed_pct(-abs(heavy.distance_down)))
     if heavy.distance_up is not None:
         moves.append(_signed_pct(abs(heavy.distance_up)))
     if moves:
         out.append("Liquidation at a uniform move of " + " or ".join(moves))
-    if heavy.nearest_underlying is not None and heavy.nearest_distance is not None:
-        out.append(
-            f"Nearest single underlying: {heavy.nearest_underlying}"
-            f" {_signed_pct(heavy.nearest_distance)}"
-        )
     if heavy.liquidation_prices:
         items = sorted(heavy.liquidation_prices.items())[:MAX_LIQUIDATION_PRICES]
         out.append(

@@ -40,6 +40,7 @@ class AlertKind(StrEnum):
     RESTORED = "restored"
     DRIFT = "drift"
     EXCHANGE = "exchange"
+    OUTBOX = "outbox"  # daemon-wide: the alert outbox cannot be written / works again
 
 
 #: Routing tags besides account names.
@@ -151,9 +152,15 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """The sources that must stay fresh: e.g. `mark:BTCUSDT`, `user_stream`, `rest`."""
+    """The sources that must stay fresh: e.g. `mark:BTCUSDT`, `user_stream`, `index:BTC`.
+
+    `limits` gives a source its own staleness limit (ms) where it is not `stale_after_ms`:
+    inputs that are polled rather than streamed (a PM asset index price without a streamed
+    proxy, the bracket and collateral tables) refresh more slowly than a stream; a limit below
+    `stale_after_ms` is raised to it."""
 
     sources: frozenset[str]
+    limits: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +258,13 @@ class _RiseWindow:
 @dataclass(frozen=True, slots=True)
 class Ladder:
     """The last level-ladder alert persisted for an account (what `AlertPolicy.resume` reads):
-    its kind, its level, and the highest level raised since the last all-clear."""
+    its kind, its level, the highest level raised since the last all-clear, and the account
+    status the exchange last reported in an alert (None: never alerted on one)."""
 
     kind: AlertKind
     level: Level | None
     peak: Level | None
+    status: str | None = None
 
 
 class AlertPolicy:
@@ -277,6 +286,7 @@ class AlertPolicy:
         self._rapid_armed = True
         self._seen: dict[str, int] = {}
         self._unseen: set[str] = set()
+        self._limits: dict[str, int] = {}  # per-source staleness limits above stale_after_ms
         self._blind_since: int | None = None
         self._drifting: set[str] = set()
         self._exchange_sent: dict[str, int] = {}
@@ -312,7 +322,10 @@ class AlertPolicy:
     def resume(self, ladder: Ladder, now_ms: int) -> None:
         """Continue from the ladder a previous run left (after a restart or crash): the level it
         announced stands, so the same level is not announced again; a lower risk then walks down
-        (de-escalation, all-clear) and a higher one escalates, as if the run had not stopped."""
+        (de-escalation, all-clear) and a higher one escalates, as if the run had not stopped.
+        The exchange's account status resumes too: only a status that changed is announced."""
+        if ladder.status is not None:
+            self._status = ladder.status
         if ladder.kind is AlertKind.ALL_CLEAR:
             level = 0
         elif ladder.kind is AlertKind.REPEAT:
@@ -335,8 +348,8 @@ class AlertPolicy:
                 return self.on_tick(now_ms)
             case Seen(source):
                 return self.seen(source, now_ms)
-            case Watch(sources):
-                return self._on_watch(sources, now_ms)
+            case Watch(sources, limits):
+                return self._on_watch(sources, now_ms, limits)
             case Drift():
                 return self._on_drift(event, now_ms)
             case KeyPermissions(enabled):
@@ -442,7 +455,11 @@ class AlertPolicy:
 
     # ---- freshness ----
 
-    def _on_watch(self, sources: frozenset[str], now_ms: int) -> tuple[AlertIntent, ...]:
+    def _on_watch(
+        self, sources: frozenset[str], now_ms: int, limits: tuple[tuple[str, int], ...] = ()
+    ) -> tuple[AlertIntent, ...]:
+        base = self.config.stale_after_ms
+        self._limits = {s: ms for s, ms in limits if s in sources and ms > base}
         for gone in self._seen.keys() - sources:
             del self._seen[gone]
             self._unseen.discard(gone)
@@ -466,7 +483,10 @@ class AlertPolicy:
         seen = self._seen
         if not seen or min(seen.values()) >= oldest:
             return []  # the common case, checked without building anything
-        return sorted(s for s, t in seen.items() if t < oldest)
+        limits = self._limits
+        return sorted(
+            s for s, t in seen.items() if t < oldest and (s not in limits or t < now_ms - limits[s])
+        )
 
     def _check_sight(self, now_ms: int, out: list[AlertIntent]) -> None:
         if self._blind_since is not None:
@@ -488,10 +508,13 @@ class AlertPolicy:
         if since is None or self._unseen or self._stale(now_ms):
             return _NOTHING
         self._blind_since = None
-        detail = f"blind for {(now_ms - since) / 1000:.0f} s; levels resume on the next snapshot"
+        # Data stamped before the blind start (a REST group fetched across it, a wall clock
+        # stepped back) restores sight no earlier than the blind start: never a negative span.
+        at = max(now_ms, since)
+        detail = f"blind for {(at - since) / 1000:.0f} s; levels resume on the next snapshot"
         return (
             self._intent(
-                AlertKind.RESTORED, None, now_ms, self.level, ops=True, info=True, detail=detail
+                AlertKind.RESTORED, None, at, self.level, ops=True, info=True, detail=detail
             ),
         )
 

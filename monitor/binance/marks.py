@@ -39,6 +39,10 @@ ASSET_INDEX_EVENT = "assetIndexUpdate"
 INDEX_PRICE_EVENT = "indexPriceUpdate"
 
 
+#: (symbol, index price `i`, event time `E` in ms) of a mark-price frame.
+IndexPrice = tuple[str, float, int]
+
+
 class FrameKind(StrEnum):
     """What a market-connection frame is."""
 
@@ -106,6 +110,18 @@ def _string_at(frame: str, key: str, start: int, end: int) -> str | None:
     return frame[at:close] if close >= 0 else None
 
 
+def _int_at(frame: str, key: str, start: int, end: int) -> int | None:
+    """The unsigned integer value of `key` (given as `"K":`) inside frame[start:end]."""
+    at = frame.find(key, start, end)
+    if at < 0:
+        return None
+    at += len(key)
+    stop = at
+    while stop < end and stop - at < 19 and frame[stop].isdigit():
+        stop += 1
+    return int(frame[at:stop]) if stop > at else None
+
+
 def _pattern(names: frozenset[str], suffix: str) -> re.Pattern[str] | None:
     """Matches `"s":"<name><suffix>"` for any of `names`; group 1 is the name."""
     if not names:
@@ -125,7 +141,7 @@ def _single_mark_pattern(names: frozenset[str]) -> re.Pattern[str] | None:
         return None
     alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     return re.compile(
-        f'{{"e":"{MARK_EVENT}","E":[0-9]+,"s":"({alternation})","p":"([^"\\\\]*)"'
+        f'{{"e":"{MARK_EVENT}","E":([0-9]+),"s":"({alternation})","p":"([^"\\\\]*)"'
     )
 
 
@@ -135,11 +151,21 @@ class MarkDecoder:
     `symbols` and `assets` are settable: the service updates them when positions change.
     """
 
-    __slots__ = ("_asset_pattern", "_assets", "_single_pattern", "_symbol_pattern", "_symbols")
+    __slots__ = (
+        "_asset_pattern",
+        "_assets",
+        "_indexed",
+        "_single_pattern",
+        "_symbol_pattern",
+        "_symbols",
+    )
 
-    def __init__(self, symbols: Iterable[str] = (), assets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, symbols: Iterable[str] = (), assets: Iterable[str] = (), indexed: Iterable[str] = ()
+    ) -> None:
         self._symbols: frozenset[str] = frozenset()
         self._assets: frozenset[str] = frozenset()
+        self._indexed: frozenset[str] = frozenset(indexed)
         self._symbol_pattern: re.Pattern[str] | None = None
         self._single_pattern: re.Pattern[str] | None = None
         self._asset_pattern: re.Pattern[str] | None = None
@@ -154,8 +180,23 @@ class MarkDecoder:
     @symbols.setter
     def symbols(self, value: Iterable[str]) -> None:
         self._symbols = frozenset(value)
-        self._symbol_pattern = _pattern(self._symbols, "")
-        self._single_pattern = _single_mark_pattern(self._symbols)
+        self._compile()
+
+    @property
+    def indexed(self) -> frozenset[str]:
+        """Symbols whose index price `i` is read too (the streamed proxies of PM collateral
+        assets, `feed/collateral_prices.py`); their marks are returned like held symbols'."""
+        return self._indexed
+
+    @indexed.setter
+    def indexed(self, value: Iterable[str]) -> None:
+        self._indexed = frozenset(value)
+        self._compile()
+
+    def _compile(self) -> None:
+        wanted = self._symbols | self._indexed
+        self._symbol_pattern = _pattern(wanted, "")
+        self._single_pattern = _single_mark_pattern(wanted)
 
     @property
     def assets(self) -> frozenset[str]:
@@ -168,46 +209,58 @@ class MarkDecoder:
         self._asset_pattern = _pattern(self._assets, "USD")
 
     # ------------------------------------------------------------------ mark prices
-    def decode(self, text: str) -> list[tuple[str, float]]:
-        """(symbol, mark price) for every held symbol in a mark-price frame.
-
-        Takes a raw `markPriceUpdate`, the combined-stream wrapper, `!markPrice@arr` or a COIN-M
-        `<pair>@markPrice` array. Symbols not held are skipped without building objects.
-        """
-        return self._marks(_frame(text))
-
     def read(
         self, text: str
-    ) -> tuple[FrameKind, Sequence[tuple[str, float]], Sequence[AssetRates]]:
+    ) -> tuple[
+        FrameKind, Sequence[tuple[str, float]], Sequence[AssetRates], Sequence[IndexPrice]
+    ]:
         """Classify a market frame and decode what it carries for the account, stripping and
-        checking the text once: (kind, marks of held symbols, rates of held assets)."""
+        checking the text once: (kind, marks of held symbols, rates of held assets, index
+        prices of the `indexed` symbols with their event time `E`)."""
         frame = _frame(text)
         single = self._single_pattern
         if single is not None and len(frame) <= _SINGLE_MAX:
             match = single.search(frame)
             if match is not None and frame.count('"e":"') == 1:
-                symbol, raw = match.groups()
+                stamp, symbol, raw = match.groups()
                 try:
                     price = float(raw)
                 except ValueError:
                     price = 0.0  # named in the error below
                 if not PRICE_MIN <= price <= PRICE_MAX:
                     price = _positive(raw, "mark price", symbol)  # raises WireError
-                return FrameKind.MARK, [(symbol, price)], ()
+                if symbol not in self._indexed:
+                    return FrameKind.MARK, [(symbol, price)], (), ()
+                index = _string_at(frame, '"i":"', match.end(), len(frame))
+                if index is not None and len(stamp) <= 19:
+                    indexes = [(symbol, _positive(index, "index price", symbol), int(stamp))]
+                    return FrameKind.MARK, [(symbol, price)], (), indexes
         kind = _classify(frame)
         if kind is FrameKind.MARK:
-            return kind, self._marks(frame), ()
+            marks, indexes = self._marks(frame)
+            return kind, marks, (), indexes
         if kind is FrameKind.ASSET_INDEX:
-            return kind, (), self._rates(frame)
-        return kind, (), ()
+            return kind, (), self._rates(frame), ()
+        return kind, (), (), ()
 
-    def _marks(self, frame: str) -> list[tuple[str, float]]:
+    def decode(self, text: str) -> list[tuple[str, float]]:
+        """(symbol, mark price) for every held symbol in a mark-price frame.
+
+        Takes a raw `markPriceUpdate`, the combined-stream wrapper, `!markPrice@arr` or a COIN-M
+        `<pair>@markPrice` array. Symbols not held are skipped without building objects.
+        """
+        return self._marks(_frame(text))[0]
+
+    def _marks(self, frame: str) -> tuple[list[tuple[str, float]], list[IndexPrice]]:
+        """(marks, index prices of the `indexed` symbols) of a mark-price frame."""
         pattern = self._symbol_pattern
         if pattern is None:
-            return []
+            return [], []
         if "\\" in frame or '"s":"' not in frame:
             return self._decode_marks_slow(frame)
         found: list[tuple[str, float]] = []
+        indexes: list[IndexPrice] = []
+        indexed = self._indexed
         for match in pattern.finditer(frame):
             symbol, at = match.group(1), match.start()
             start, end = frame.rfind("{", 0, at), frame.find("}", at)
@@ -219,15 +272,31 @@ class MarkDecoder:
                 return self._decode_marks_slow(frame)
             if event == MARK_EVENT:
                 found.append((symbol, _positive(price, "mark price", symbol)))
-        return found
+                if symbol in indexed:
+                    index = _string_at(frame, '"i":"', start, end)
+                    stamp = _int_at(frame, '"E":', start, end)
+                    if index is None or stamp is None:
+                        return self._decode_marks_slow(frame)
+                    indexes.append((symbol, _positive(index, "index price", symbol), stamp))
+        return found, indexes
 
-    def _decode_marks_slow(self, frame: str) -> list[tuple[str, float]]:
+    def _decode_marks_slow(self, frame: str) -> tuple[list[tuple[str, float]], list[IndexPrice]]:
         found: list[tuple[str, float]] = []
+        indexes: list[IndexPrice] = []
+        wanted = self._symbols | self._indexed
         for item in _payloads(frame):
             symbol = item.get("s")
-            if item.get("e") == MARK_EVENT and isinstance(symbol, str) and symbol in self._symbols:
+            if item.get("e") == MARK_EVENT and isinstance(symbol, str) and symbol in wanted:
                 found.append((symbol, _positive(item.get("p"), "mark price", symbol)))
-        return found
+                stamp = item.get("E")
+                if (
+                    symbol in self._indexed
+                    and item.get("i") is not None
+                    and isinstance(stamp, int)
+                    and not isinstance(stamp, bool)
+                ):
+                    indexes.append((symbol, _positive(item.get("i"), "index price", symbol), stamp))
+        return found, indexes
 
     # ------------------------------------------------------------------ asset index (Multi-Assets)
     def decode_asset_index(self, text: str) -> list[AssetRates]:

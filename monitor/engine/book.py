@@ -110,6 +110,21 @@ class _Leg:
         self.upnl = self.mm = self.notional = 0.0
 
 
+def split_liability(interest_before: float, e: ev.MarginLiability) -> tuple[float, float]:
+    """(principal, interest) outstanding after a liability change: the total is Binance's `l`;
+    a repayment pays interest first, an interest accrual adds to it, a borrow leaves it."""
+    kind = e.kind.upper()
+    if kind == "REPAY":
+        interest = interest_before - e.interest
+    elif kind == "INTEREST":
+        interest = interest_before + e.interest
+    else:
+        interest = interest_before
+    total = e.total
+    interest = min(max(interest, 0.0), max(total, 0.0))
+    return total - interest, interest
+
+
 def _kadd(total: float, comp: float, x: float) -> tuple[float, float]:
     """Neumaier-compensated total += x; returns (total, compensation)."""
     t = total + x
@@ -387,7 +402,7 @@ class Book:
 
     def _on_liability(self, e: ev.MarginLiability) -> None:
         rec = self.state.asset(e.asset)
-        rec.borrowed, rec.interest = e.principal, e.interest
+        rec.borrowed, rec.interest = split_liability(rec.interest, e)
         self._revalue_asset(e.asset)
 
     def _on_collateral(self, e: ev.CollateralUpdate) -> None:

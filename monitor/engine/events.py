@@ -57,11 +57,18 @@ class MarginBalance:
 
 @dataclass(frozen=True, slots=True)
 class MarginLiability:
-    """Portfolio Margin margin loan of one asset (`liabilityChange`)."""
+    """Portfolio Margin margin loan of one asset after a `liabilityChange`.
+
+    `total` is the whole liability left after the change (Binance's `l`: principal plus
+    interest outstanding); `interest` is the interest amount of this transaction (`i`) and
+    `kind` its type (`t`: BORROW, REPAY, INTEREST, ...), which only split `total` into principal
+    and interest for display: every figure depends on the total alone.
+    """
 
     asset: str
-    principal: float
-    interest: float
+    total: float
+    interest: float = 0.0
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,11 @@ from monitor.engine.valuation import Move
 #: Distances are searched for price factors s in this range (moves of −90 % … +90 %).
 DISTANCE_RANGE = (0.1, 1.9)
 
-#: Multi-Assets / Portfolio Margin liquidation prices are searched within this price factor range.
-LP_RANGE = (1e-3, 1e3)
+#: Multi-Assets / Portfolio Margin liquidation prices are searched within the distance range: a
+#: move of one symbol alone beyond ±90 % is no price a trader can act on, and on a hedged book
+#: such far roots jump between wild values and none from one tick to the next (a price far
+#: outside the range once read 6,312,088 for a BTC perpetual at 110,000).
+LP_RANGE = DISTANCE_RANGE
 
 #: A piece's interpolated root is accepted when |H| there is below this fraction of |H| at its ends.
 _LINEAR_TOL = 1e-9
@@ -371,7 +374,9 @@ def liquidation_price(
     USDⓈ-M / COIN-M: closed form (cross legs of a symbol share one price; isolated legs have
     their own), bracket re-picked at the price. Multi-Assets / Portfolio Margin: the price of
     this symbol alone, all else frozen, at which the account's risk reaches 1 — the nearer of
-    the two directions, searched within `LP_RANGE` of the mark (the same for both hedge legs).
+    the two directions, searched within `LP_RANGE` (±90 %) of the mark, else None (the same for
+    both hedge legs). The distance per underlying (`distances`) is the figure to read first there:
+    it moves the collateral with the contracts.
     """
     pos = state.positions.get((symbol, side))
     if pos is None or pos.qty == 0.0:

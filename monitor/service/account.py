@@ -34,6 +34,8 @@ USER_STREAM = "user_stream"
 #: How often the book's running sums are rebuilt exactly (`Book.resum`, O(legs)): compensated
 #: sums drift by ~1 ulp per update, so months of ticks stay anchored to the exact figures.
 RESUM_EVERY_MS = 600_000
+#: REST groups that refresh part of the state on a timer; any other group is a full snapshot.
+PERIODIC_GROUPS = ("asset index prices", "open-loss refresh", "reconciliation")
 
 
 def wall_ms() -> int:
@@ -87,7 +89,10 @@ class AccountRuntime:
         self._now_ms = now_ms
         self.streams: dict[str, StreamHealth] = {}
         self.resyncs: dict[str, int] = {}
-        self.last_error: str | None = None
+        # The current problems by cause; each clears when its cause does (see `last_error`).
+        self._resync_error: str | None = None  # the last resync failed; none landed since
+        self._feed_error: str | None = None  # the feed stopped (set by the daemon)
+        self._poll_error: str | None = None  # a REST poll failed; none succeeded since
         self.updated_ms: int | None = None
         self.alerts_emitted = 0
         self._resummed_ms = 0
@@ -106,7 +111,9 @@ class AccountRuntime:
         self._emit(timeline.flush(t))
         if timeline.replay.book is not None:
             self.updated_ms = t
-        if reason not in ("asset index prices", "open-loss refresh", "reconciliation"):
+        self._poll_error = None
+        if reason not in PERIODIC_GROUPS:
+            self._resync_error = self._feed_error = None  # a snapshot landed: the feed works
             self.resyncs[reason] = self.resyncs.get(reason, 0) + 1
             log.info("account %s: applied %s (%d REST responses)", self.name, reason, len(lines))
             if self.recorder is not None:
@@ -135,19 +142,15 @@ class AccountRuntime:
         state = book.state
         um: set[str] = set()
         cm: set[str] = set()
-        for symbol in self.timeline.replay.held_symbols:
+        replay = self.timeline.replay
+        for symbol in replay.held_symbols:
             contract = state.contracts.get(symbol)
             cm_side = (contract is not None and contract.product == "CM") or (
                 book.mode is Mode.COINM
             )
             (cm if cm_side else um).add(symbol)
-        priced: frozenset[str] = frozenset()
-        if book.mode is Mode.PORTFOLIO_MARGIN:
-            priced = frozenset(
-                name
-                for name, rec in state.assets.items()
-                if name not in state.stablecoins and rec.holds(book.mode)
-            )
+        priced = replay.priced_assets()
+        um |= replay.pricer.symbols  # collateral proxies: their index prices value collateral
         return Holdings(
             book.mode,
             {Product.UM: frozenset(um), Product.CM: frozenset(cm)},
@@ -159,10 +162,17 @@ class AccountRuntime:
         if self._on_health is not None:
             self._on_health(event)
         if event.stream == "rest":
-            if event.kind in ("resync_failed", "rest_error"):
-                self.last_error = event.detail
+            if event.kind == "resync_failed":
+                # Held user events wait for this snapshot: the book is out of date from now on,
+                # not only once the staleness limit has passed.
+                self._resync_error = f"resync failed: {event.detail}"
+                log.warning("account %s: %s", self.name, self._resync_error)
+            elif event.kind == "rest_error":
+                self._poll_error = event.detail
                 log.warning("account %s: %s", self.name, event.detail)
             else:
+                if event.kind == "resync":
+                    self._resync_error = None
                 log.info("account %s: applied %s", self.name, event.detail or event.kind)
             return
         stream = self.streams.setdefault(event.stream, StreamHealth(event.stream))
@@ -179,7 +189,10 @@ class AccountRuntime:
             stream.rotations += 1
         stream.last_change_ms = event.t_ms
         stream.detail = event.detail
-        level = logging.WARNING if event.kind in ("disconnected", "watchdog") else logging.INFO
+        trouble = event.kind == "watchdog" or (
+            event.kind == "disconnected" and event.detail != "stopped"  # a clean stop: INFO
+        )
+        level = logging.WARNING if trouble else logging.INFO
         log.log(level, "account %s: %s %s %s", self.name, event.stream, event.kind, event.detail)
 
     def reconcile(self, result: RestResult) -> bool:
@@ -187,6 +200,7 @@ class AccountRuntime:
         if book is None:
             return False
         self.drift_checks += 1
+        self._poll_error = None  # this poll succeeded
         cfg = self.timeline.policy.config
         any_drift = False
         for fig in figures(book.snapshot(), result.path, result.data):
@@ -247,13 +261,41 @@ class AccountRuntime:
         book = self.timeline.replay.book
         if book is None:
             return frozenset()
-        return self.timeline.replay.held_symbols | frozenset(book.state.assets)
+        replay = self.timeline.replay
+        return replay.held_symbols | replay.pricer.symbols | frozenset(book.state.assets)
 
     # ------------------------------------------------------------------ status
+    @property
+    def last_error(self) -> str | None:
+        """The current problem, or None: a failed resync, else a stopped feed, else the sources
+        that went stale (while blind), else a failed poll. Each clears when its cause does (a
+        snapshot lands, a poll succeeds, data flows again), so an old error never stands in for
+        a new cause."""
+        stale = self._stale_detail(self._now_ms()) if self.timeline.policy.blind else None
+        return self._resync_error or self._feed_error or stale or self._poll_error
+
+    @last_error.setter
+    def last_error(self, message: str | None) -> None:
+        """The daemon's report that the feed stopped (cleared by the next snapshot)."""
+        self._feed_error = message
+
+    def _stale_detail(self, now_ms: int) -> str:
+        policy = self.timeline.policy
+        limit = policy.config.stale_after_ms
+        ages = sorted(
+            ((now_ms - seen, source) for source, seen in policy.last_seen.items()
+             if now_ms - seen > limit),
+            reverse=True,
+        )
+        shown = ", ".join(f"{source} {age / 1000:.0f} s" for age, source in ages[:5])
+        more = f" and {len(ages) - 5} more" if len(ages) > 5 else ""
+        return f"no fresh data for over {limit / 1000:g} s" + (f": {shown}{more}" if shown else "")
+
     def state(self, now_ms: int) -> str:
         if self.timeline.replay.book is None:
             return "error" if self.last_error else "starting"
-        return "blind" if self.timeline.policy.blind else "live"
+        blind = self._resync_error is not None or self.timeline.policy.blind
+        return "blind" if blind else "live"
 
     def status(self, environment: str, now_ms: int | None = None) -> dict[str, Any]:
         """The account's `/status` entry (figures as `calc --json`, plus health)."""
@@ -279,7 +321,24 @@ class AccountRuntime:
         )
         counters = self.timeline.replay.counters
         doc["events"] = dict(sorted(counters.items()))
+        doc["collateral_prices"] = self._collateral_prices(now)
         return doc
+
+    def _collateral_prices(self, now: int) -> dict[str, dict[str, Any]]:
+        """PM: where each collateral asset's USD price comes from, and how old it is."""
+        replay = self.timeline.replay
+        out: dict[str, dict[str, Any]] = {}
+        for asset, source in sorted(replay.pricer.sources().items()):
+            out[asset] = {
+                "source": source.kind,
+                "proxy_symbol": source.symbol,
+                "age_s": round((now - source.price_t_ms) / 1000, 3),
+                "basis": source.basis,
+                "basis_age_s": None
+                if source.basis_t_ms is None
+                else round((now - source.basis_t_ms) / 1000, 3),
+            }
+        return out
 
     def _streams(self, now: int) -> list[dict[str, Any]]:
         out = []

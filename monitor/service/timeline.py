@@ -51,7 +51,7 @@ class AlertTimeline:
     alerts: list[TimedAlert] = field(default_factory=list)
     risks: list[tuple[int, float]] = field(default_factory=list)
     _clock: int | None = None
-    _held: frozenset[str] | None = None
+    _watched: tuple[frozenset[str], tuple[tuple[str, int], ...]] | None = None
     _status: str = "ok"
 
     def __post_init__(self) -> None:
@@ -91,7 +91,7 @@ class AlertTimeline:
         book = replay.book
         if book is None:
             return
-        if replay.held_symbols is not self._held:
+        if replay.watch is not self._watched:
             self._watch(t)
         policy = self.policy
         for source in replay.fresh:
@@ -105,17 +105,37 @@ class AlertTimeline:
                 status = "NORMAL" if self._status == "ok" else self._status
                 self._step(pol.AccountStatus(status), t)
         if replay.fresh:
-            if self.record_risks:
-                self.risks.append((t, book.risk))
-            decided = policy.on_risk(book.risk, t)
-            if decided:
-                self._emit(decided)
+            self._evaluate(t)
+
+    def _evaluate(self, t: int) -> None:
+        """The policy sees the book's settled risk (a held event group is not applied yet)."""
+        book = self.replay.book
+        assert book is not None
+        if self.record_risks:
+            self.risks.append((t, book.risk))
+        decided = self.policy.on_risk(book.risk, t)
+        if decided:
+            self._emit(decided)
 
     def advance(self, t: int) -> list[TimedAlert]:
-        """Let time pass without a line (the live service's once-a-second tick)."""
+        """Let time pass without a line (the live service's once-a-second tick); a held event
+        group whose settle window ended is applied and evaluated."""
         start = len(self.alerts)
         self._advance(t)
+        replay = self.replay
+        if replay.release_due(t) and replay.book is not None:
+            if replay.watch is not self._watched:
+                self._watch(t)
+            self._evaluate(t)
         return self.alerts[start:]
+
+    def resume(self, ladder: pol.Ladder, t: int) -> None:
+        """Continue from what a previous run announced (`AlertPolicy.resume`). With a resumed
+        account status, the first status seen is handed to the policy whatever it is, and the
+        policy announces it only if it differs from the resumed one."""
+        self.policy.resume(ladder, t)
+        if ladder.status is not None:
+            self._status = ""  # not a status: the next one seen always reaches the policy
 
     def observe(self, event: pol.PolicyEvent, t: int) -> list[TimedAlert]:
         """Step the policy with an event from outside the lines (liveness, drift)."""
@@ -127,6 +147,7 @@ class AlertTimeline:
     def run(self, lines: Iterable[Line]) -> list[TimedAlert]:
         for line in lines:
             self.feed(line)
+        self.replay.release()
         self.replay.flush()
         return self.alerts
 
@@ -134,6 +155,7 @@ class AlertTimeline:
         """Alerts as they are decided (for printing a timeline while replaying)."""
         for line in lines:
             yield from self.feed(line)
+        self.replay.release()
         self.replay.flush()
 
     # ------------------------------------------------------------------ internals
@@ -153,12 +175,12 @@ class AlertTimeline:
         self._clock = clock if clock > t else t
 
     def _watch(self, t: int) -> None:
-        """Watch the marks of the held symbols; O(1) unless the holdings changed."""
-        held = self.replay.held_symbols
-        if held is not self._held:
-            self._held = held
-            marks = frozenset(f"mark:{symbol}" for symbol in held)
-            self._step(pol.Watch(marks | self.extra_watch), t)
+        """Watch every input of the figure (`Replay.watch`); O(1) unless it changed."""
+        watched = self.replay.watch
+        if watched is not self._watched:
+            self._watched = watched
+            sources, limits = watched
+            self._step(pol.Watch(sources | self.extra_watch, limits), t)
 
     def _signals(self, t: int) -> None:
         book = self.replay.book

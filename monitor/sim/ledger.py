@@ -11,6 +11,12 @@ from it (`answer`). What moves (field names as in wire.md §3–§4):
   uPnL, notional, isolated margin; rules in `ledger_rows.py`). O(rows of that symbol): rows are
   indexed by symbol.
 - `assetIndexUpdate`: `/fapi/v1/assetIndex` rows.
+- Portfolio Margin asset index prices (`/sapi/v1/portfolio/asset-index-price`) are continuous at
+  the exchange, but a recording samples them (every poll). Between samples, asset `X`'s price
+  follows the index `i` of `XUSDT`'s mark frames from the last sample:
+  `price = sampled price × i / i at the sample` (the bundled examples generate both from one
+  price path, so this is their exact continuous price). Assets without such frames keep their
+  sampled price.
 - `ACCOUNT_UPDATE`: `B[]` → wallets, `P[]` → position legs (keyed by symbol and positionSide;
   a new leg gets a new row, a flat one leaves the v3 lists) in every body of the product:
   `fs` picks UM/CM in Portfolio Margin, else the mode does (COIN-M or USDⓈ-M).
@@ -86,6 +92,7 @@ MUTABLE_PATHS = frozenset(
         *bal.UM_BALANCES,
         *bal.CM_BALANCES,
         bal.PM_BALANCE,
+        bal.PM_INDEX_PRICES,
     }
 )
 
@@ -124,6 +131,9 @@ class Ledger:
         self._asset_rows: dict[str, dict[str, Any]] = {}
         self._mode: Mode | None = None
         self._totals_fresh = False
+        #: PM asset index prices between samples: asset → (sampled price, proxy `i` then).
+        self._index_anchor: dict[str, tuple[Decimal, Decimal | None]] = {}
+        self._proxy_index: dict[str, Decimal] = {}  # symbol → its last mark frame's `i`
         #: Per item, the `E` of the user event that last set it: the exchange's state never
         #: goes back when a delayed or repeated frame is pushed (an older item update is
         #: skipped, as the monitor skips it).
@@ -300,6 +310,15 @@ class Ledger:
                 size = positive(sym.get("contractSize")) if isinstance(sym, dict) else None
                 if size is not None:
                     self._sizes[str(sym["symbol"])] = size
+        elif path == bal.PM_INDEX_PRICES and isinstance(data, list):
+            self._index_anchor = {}
+            for row in data:
+                if isinstance(row, dict) and isinstance(row.get("asset"), str):
+                    price = dec(row.get("assetIndexPrice"))
+                    if price is not None and price > 0:
+                        symbol = f"{row['asset']}USDT"
+                        at = self._proxy_index.get(symbol) or self._premium_index(symbol)
+                        self._index_anchor[row["asset"]] = (price, at)
         elif path == UM_EXCHANGE_INFO and isinstance(data, dict):
             for sym in data.get("symbols") or []:
                 if isinstance(sym, dict) and isinstance(sym.get("marginAsset"), str):
@@ -355,6 +374,39 @@ class Ledger:
                 reprice(row, spec, leg, mark, self._sizes.get(symbol))
         self.counters["marks"] += 1
         self._totals_fresh = False
+        if symbol.endswith("USDT") and self._index_anchor:
+            stamp = element.get("E")
+            self._follow_index(symbol, element.get("i"), stamp if isinstance(stamp, int) else None)
+
+    def _premium_index(self, symbol: str) -> Decimal | None:
+        """`symbol`'s `indexPrice` in the current premiumIndex body (before any frame)."""
+        body = self._body(PREMIUM_PATHS[0])
+        for row in body if isinstance(body, list) else ():
+            if isinstance(row, dict) and row.get("symbol") == symbol:
+                index = dec(row.get("indexPrice"))
+                return index if index is not None and index > 0 else None
+        return None
+
+    def _follow_index(self, symbol: str, raw: object, t: int | None) -> None:
+        """Move the PM asset index price of `symbol`'s base asset with its streamed index."""
+        index = dec(raw)
+        if index is None or index <= 0:
+            return
+        self._proxy_index[symbol] = index
+        asset = symbol[:-4]
+        anchor = self._index_anchor.get(asset)
+        if anchor is None:
+            return
+        price, at = anchor
+        if at is None:
+            self._index_anchor[asset] = (price, index)
+            return
+        body = self._body(bal.PM_INDEX_PRICES)
+        for row in body if isinstance(body, list) else ():
+            if isinstance(row, dict) and row.get("asset") == asset:
+                row["assetIndexPrice"] = fmt_dec(price * index / at)
+                if t is not None:
+                    row["time"] = t  # the price is as of this index
 
     def _new_premium_row(
         self, index: dict[str, list[_Ref]], symbol: str, element: dict[str, Any]
@@ -524,7 +576,7 @@ class Ledger:
     def _liability_change(self, event: dict[str, Any]) -> None:
         row = self._pm_row(event, event.get("a"))
         if row is not None and not self._older(event, ("liability", str(event.get("a")))):
-            bal.set_liability(row, str(event.get("p")), str(event.get("i")))
+            bal.set_liability(row, str(event.get("t")), str(event.get("i")), str(event.get("l")))
 
     def _pm_account(self) -> dict[str, Any] | None:
         body = self._body(bal.PM_ACCOUNT)

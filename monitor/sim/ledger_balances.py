@@ -9,7 +9,11 @@ the way `monitor.binance.user_events` and the engine read the events:
 - `outboundAccountPosition` `B[]`: `crossMarginFree` ← `f`, `crossMarginLocked` ← `l`.
 - `balanceUpdate`: `crossMarginFree` += `d` (a delta; the absolute `f` of the
   `outboundAccountPosition` Binance sends with it then replaces it, so nothing counts twice).
-- `liabilityChange`: `crossMarginBorrowed` ← `p`, `crossMarginInterest` ← `i`.
+- `liabilityChange`: Binance's `l` is the total liability after the change; `p` and `i` are the
+  transaction's principal and interest. `crossMarginBorrowed + crossMarginInterest` ← `l`, split
+  as Binance books it: a repayment pays interest first (interest − `i`), an interest accrual
+  adds `i`, a borrow leaves the interest; the rest is principal. Decimal, from the event
+  definitions (the engine's float rule is `engine.book.split_liability`).
 
 `crossMarginAsset` (free + locked) and `totalWalletBalance` (+ the futures wallets) move by the
 same deltas, so they stay consistent with whatever the recording started from. An asset the
@@ -179,11 +183,21 @@ def add_margin_free(row: dict[str, Any], delta_text: str) -> None:
     _shift(row, "totalWalletBalance", delta)
 
 
-def set_liability(row: dict[str, Any], principal: str, interest: str) -> None:
-    if dec(principal) is None or dec(interest) is None:
-        raise ValueError(f"liability {principal!r}/{interest!r} is not a number")
-    row["crossMarginBorrowed"] = principal
-    row["crossMarginInterest"] = interest
+def set_liability(row: dict[str, Any], kind: str, interest_text: str, total_text: str) -> None:
+    """Apply a `liabilityChange` (`t` = kind, `i`, `l`) to a `/papi/v1/balance` row."""
+    paid, total = dec(interest_text), dec(total_text)
+    if paid is None or total is None:
+        raise ValueError(f"liability {interest_text!r}/{total_text!r} is not a number")
+    before = dec(row.get("crossMarginInterest")) or Decimal(0)
+    if kind.upper() == "REPAY":
+        interest = before - paid
+    elif kind.upper() == "INTEREST":
+        interest = before + paid
+    else:
+        interest = before
+    interest = min(max(interest, Decimal(0)), max(total, Decimal(0)))
+    row["crossMarginBorrowed"] = fmt_dec(total - interest)
+    row["crossMarginInterest"] = fmt_dec(interest)
 
 
 def open_loss_usd(items: list[Any], body_of: BodyOf) -> Decimal | None:

@@ -209,7 +209,10 @@ def test_margin_leg_events() -> None:
     assert run("pm_outbound_account_position.json", mode).events == (
         MarginBalance("ETH", 10000.0, 0.0),
     )
-    assert run("pm_liability_change.json", mode).events == (MarginLiability("BTC", 1.0345343, 0.0),)
+    # `l` (1.03476851), the total liability after the change, not `p`, this borrow's principal
+    assert run("pm_liability_change.json", mode).events == (
+        MarginLiability("BTC", 1.03476851, 0.0, "BORROW"),
+    )
     assert run("pm_balance_update.json", mode) == NOTHING
     assert run("pm_open_order_loss.json", mode).signals == (OpenLossRefresh(1678710578788),)
 

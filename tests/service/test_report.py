@@ -61,7 +61,7 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
     md = files.md.read_text(encoding="utf-8")
     page = files.html.read_text(encoding="utf-8")
     alerts = pm_timeline.alerts
-    assert len(alerts) == 10
+    assert len(alerts) == 8  # the bundled PM timeline (tests/service/test_timeline.py)
     assert len(_md_rows(md)) == len(alerts)
     assert len(_html_rows(page)) == len(alerts)
     assert "![risk](risk.png)" in md
@@ -83,14 +83,14 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
         assert cells[3] == (intent.level.value if intent.level else "—")
         assert intent.risk is not None
         assert cells[4] == f"{intent.risk * 100:.1f} %"
-    assert "| 2026-07-15 07:57:18 | level | warning | 70.1 % | 1.497 |" in md
+    assert "| 2026-07-15 07:57:34 | level | warning | 70.1 % | 1.498 |" in md
     assert "riskLevelChange REDUCE\\_ONLY" in md
     assert "riskLevelChange REDUCE_ONLY" in page
 
     # counts by kind and level
     kinds = Counter(a.intent.kind.value for a in alerts)
     assert f"level {kinds['level']}, deescalation {kinds['deescalation']}" in page
-    assert "by level: warning 2, critical 4, emergency 2, none 2" in page
+    assert "by level: warning 1, critical 3, emergency 2, none 2" in page
 
     # final figures from the final book, as `calc` shows them
     assert pm_timeline.replay.book is not None
@@ -116,7 +116,7 @@ def test_times_in_another_zone(pm_timeline: AlertTimeline, tmp_path: Path) -> No
     files = write_report(pm_timeline, tmp_path, tz=timezone(timedelta(hours=2)))
     md = files.md.read_text(encoding="utf-8")
     assert "| # | time (UTC+02:00) |" in md
-    assert "| 2026-07-15 09:57:18 | level | warning |" in md
+    assert "| 2026-07-15 09:57:34 | level | warning |" in md
 
 
 def _blind_then_liquidated() -> list[Line]:

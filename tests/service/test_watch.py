@@ -102,7 +102,9 @@ def test_render_status_shows_every_account() -> None:
     assert f"{pm['risk'] * 100:.2f} % uniMMR {pm['uni_mmr']:.3f}" in text
     assert f"equity {pm['equity']:,.2f} USD" in text
     # positions with their liquidation prices and the distance to them
-    for p in pm["positions"]:
+    shown = [p for p in pm["positions"] if p["liquidation_price"] is not None]
+    assert shown  # and BTCUSD_PERP alone cannot liquidate this hedged book within ±90 %
+    for p in shown:
         lp, mark = p["liquidation_price"], p["mark_price"]
         assert f"{lp:,.2f}" in text
         assert f"{(lp - mark) / mark * 100:+.1f} %" in text

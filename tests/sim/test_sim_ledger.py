@@ -71,15 +71,14 @@ def _assert_reconciles(ledger: Ledger, snap: RiskSnapshot, where: str) -> None:
 def test_resync_from_ledger_matches_stream_follower(name: str) -> None:
     meta, lines = _lines(name)
     ledger, replay = Ledger(meta), Replay(meta)
-    user_events = checked_after_user = markets = 0
-    pending_user = False
+    user_events = checked_after_user = markets = pending_user = 0
     for i, line in enumerate(lines):
         ledger.feed(line)
         replay.feed(line)
         if isinstance(line, WsLine):
             if line.conn == "user":
                 user_events += 1
-                pending_user = True
+                pending_user += 1
             else:
                 markets += 1
         following = lines[i + 1] if i + 1 < len(lines) else None
@@ -87,6 +86,8 @@ def test_resync_from_ledger_matches_stream_follower(name: str) -> None:
             continue  # the REST answers recorded right after an event belong to it
         if not (pending_user or markets % EVERY == 0 or following is None):
             continue
+        if replay.settling:
+            continue  # a held event group (liabilityChange …) is compared once it is applied
         replay.flush()
         if replay.book is None:
             continue
@@ -95,7 +96,7 @@ def test_resync_from_ledger_matches_stream_follower(name: str) -> None:
         _assert_same(_resync_snapshot(ledger, replay.book.mode), followed, where)
         _assert_reconciles(ledger, followed, where)
         checked_after_user += pending_user
-        pending_user = False
+        pending_user = 0
     assert checked_after_user == user_events
     assert ledger.counters["totals_unavailable"] == 0
     assert not any(key.startswith("bad_") for key in ledger.counters), ledger.counters
