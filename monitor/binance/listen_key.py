@@ -8,6 +8,9 @@ Each replacement awaits `on_new_key(key)` so the owner reconnects the user strea
 its state; that happens even when the POST returns the very same key, because the old
 connection has gone silent. Creating a key is retried with backoff until it works: the loop
 never gives up and never ends except by cancellation. The key itself is never logged.
+
+The manager never DELETEs a key: Binance returns the same key to every client of the account,
+so deleting it would cut the user stream of the trader's own bots. `close()` only forgets it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class ListenKeyStats:
 
 
 class ListenKeyManager:
-    """Owns one product's listenKey: create, keep alive, replace, close."""
+    """Owns one product's listenKey: create, keep alive, replace, forget (never delete)."""
 
     def __init__(
         self,
@@ -98,17 +101,17 @@ class ListenKeyManager:
         await self._keepalive_once()
 
     async def close(self) -> None:
-        """DELETE the key (best effort: a failure is logged, never raised)."""
-        key, self.key = self.key, None
-        if key is None:
-            return
-        try:
-            await self.rest.listen_key("DELETE", self.product, key)
-        except RestError as exc:
-            self.stats.failures += 1
-            log.warning("closing the %s failed (ignored): %s", self._name, exc)
-        else:
-            log.info("%s closed", self._name)
+        """Forget the key locally; nothing is sent to Binance.
+
+        The key is never DELETEd: Binance hands the same listenKey to every client of the
+        account, so a DELETE would also close the user stream of the trader's own bots (wire.md
+        §3.1). Stopping just closes our socket; the key lapses 60 min after the last keep-alive
+        unless someone else keeps it alive. Kept async (and named `close`) for the callers.
+        """
+        if self.key is not None:
+            self.key = None
+            log.info("%s released (not deleted: it is shared with the account's other clients)",
+                     self._name)
 
     # ------------------------------------------------------------------ internals
     async def _keepalive_once(self) -> None:

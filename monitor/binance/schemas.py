@@ -201,12 +201,14 @@ class _UsdmAccount(WireModel):
     totalCrossUnPnl: WireFloat = 0.0
     availableBalance: WireFloat = 0.0
     maxWithdrawAmount: WireFloat = 0.0
+    #: Multi-Assets mode; the v2 docs list it, live v3 bodies carry it too. A mode source only
+    #: when `/fapi/v1/multiAssetsMargin` was not fetched (`snapshot.multi_assets_flag`).
+    multiAssetsMargin: WireBool | None = None
 
 
 class BinanceUsdmAccountV2(_UsdmAccount):
     """`GET /fapi/v2/account`."""
 
-    multiAssetsMargin: WireBool | None = None
     positions: list[BinanceUsdmAccountV2Position] = []
 
 
@@ -233,7 +235,9 @@ class BinanceUsdmPositionRiskV2(WireModel):
     isolatedMargin: WireFloat = 0.0
     isAutoAddMargin: WireBool = False
     notional: WireFloat = 0.0
-    isolatedWallet: WireFloat = 0.0
+    #: Absent from older rows (the 2020-21 docs example): derive it with
+    #: `snapshot.isolated_wallet` (isolatedMargin − unRealizedProfit), never read it as 0.
+    isolatedWallet: WireFloat | None = None
     updateTime: WireInt = 0
 
 
@@ -251,7 +255,8 @@ class BinanceUsdmPositionRiskV3(WireModel):
     isolatedMargin: WireFloat = 0.0
     notional: WireFloat = 0.0
     marginAsset: str | None = None
-    isolatedWallet: WireFloat = 0.0
+    #: None when absent; see `BinanceUsdmPositionRiskV2.isolatedWallet`.
+    isolatedWallet: WireFloat | None = None
     initialMargin: WireFloat = 0.0
     maintMargin: WireFloat = 0.0
     positionInitialMargin: WireFloat = 0.0
@@ -772,7 +777,7 @@ class BinanceLiabilityChangeMsg(WireModel):
     T: WireInt = 0
     p: WireFloat
     i: WireFloat
-    l: WireFloat = 0.0  # noqa: E741 (Binance's name: total liability)
+    l: WireFloat  # noqa: E741 (Binance's name: the total liability after the change)
 
 
 class BinanceOpenOrderLoss(WireModel):

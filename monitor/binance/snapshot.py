@@ -10,9 +10,14 @@ conversion rate raises `SnapshotError`. `rest_paths_for` lists what a snapshot n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.binance.plausibility import (
+    check_brackets,
+    check_flat_collateral,
+    check_tiered_collateral,
+)
 from monitor.binance.schemas import (
     BinanceAssetIndex,
     BinanceAssetIndexPrice,
@@ -104,14 +109,36 @@ def infer_mode(rest: Mapping[str, object]) -> Mode:
     """The margin mode the responses describe (`/papi/` → PM, multi-assets flag, COIN-M, USDⓈ-M)."""
     if any(path.startswith("/papi/") for path in rest):
         return Mode.PORTFOLIO_MARGIN
-    if MULTI_ASSETS in rest:
-        flag = parse_rest_items(MULTI_ASSETS, rest[MULTI_ASSETS], BinanceMultiAssetsMargin)
-        if flag and flag[0].multiAssetsMargin:
-            return Mode.USDM_MULTI_ASSETS
+    if multi_assets_flag(rest):
+        return Mode.USDM_MULTI_ASSETS
     has_cm = CM_ACCOUNT in rest or CM_POSITION_RISK in rest
     if has_cm and not any(path in rest for path in UM_ACCOUNTS):
         return Mode.COINM
     return Mode.USDM
+
+
+def multi_assets_flag(rest: Mapping[str, object]) -> bool:
+    """Whether the responses say Multi-Assets mode is on.
+
+    `/fapi/v1/multiAssetsMargin` is the authority when it was fetched; without it, the
+    `multiAssetsMargin` flag of `/fapi/v2/account` or `/fapi/v3/account` (v3 first) decides.
+    """
+    if MULTI_ASSETS in rest:
+        rows = parse_rest_items(MULTI_ASSETS, rest[MULTI_ASSETS], BinanceMultiAssetsMargin)
+        return bool(rows) and rows[0].multiAssetsMargin
+    for path in UM_ACCOUNTS:
+        body = rest.get(path)
+        flag = body.get("multiAssetsMargin") if isinstance(body, dict) else None
+        if flag is not None:
+            # Read on its own: a body that fails to decode is reported by the builder.
+            return flag is True or flag == "true"
+    return False
+
+
+def isolated_wallet(wallet: float | None, margin: float, unrealized: float) -> float:
+    """A leg's isolated wallet: `isolatedWallet` when sent, else `isolatedMargin − uPnL`
+    (`isolatedMargin` is wallet + unrealized PnL; older and COIN-M rows send only it)."""
+    return margin - unrealized if wallet is None else wallet
 
 
 def build_state(
@@ -138,7 +165,9 @@ class _Builder:
         """The decoded body of `path` as a list (empty when the path was not fetched)."""
         if path not in self.rest:
             return []
-        return parse_rest_items(path, self.rest[path], model)
+        items = parse_rest_items(path, self.rest[path], model)
+        _check_plausible(path, items)
+        return items
 
     def require(self, *paths: str) -> str:
         """The first of `paths` present in the snapshot; `SnapshotError` if none is."""
@@ -180,9 +209,7 @@ class _Builder:
         self.require(CM_POSITION_RISK)
         for row in self.items(CM_POSITION_RISK, BinanceCoinmPositionRisk):
             self.add_mark(row.symbol, row.markPrice)
-            wallet = row.isolatedWallet
-            if wallet is None:  # dapi rows carry isolatedMargin = wallet + uPnL only
-                wallet = row.isolatedMargin - row.unRealizedProfit
+            wallet = isolated_wallet(row.isolatedWallet, row.isolatedMargin, row.unRealizedProfit)
             self.add_position(
                 row.symbol,
                 row.positionSide,
@@ -302,14 +329,15 @@ class _Builder:
         """v3 has no `marginType`: a leg with an isolated wallet or isolated margin is isolated."""
         for row in rows:
             self.add_mark(row.symbol, row.markPrice)
-            isolated = row.isolatedWallet > 0.0 or row.isolatedMargin != 0.0
+            wallet = isolated_wallet(row.isolatedWallet, row.isolatedMargin, row.unRealizedProfit)
+            isolated = wallet > 0.0 or row.isolatedMargin != 0.0
             self.add_position(
                 row.symbol,
                 row.positionSide,
                 row.positionAmt,
                 row.entryPrice,
                 isolated,
-                row.isolatedWallet,
+                wallet,
             )
 
     def add_um_positions_v2(self, rows: Iterable[BinanceUsdmPositionRiskV2]) -> None:
@@ -321,7 +349,7 @@ class _Builder:
                 row.positionAmt,
                 row.entryPrice,
                 row.marginType.lower() == "isolated",
-                row.isolatedWallet,
+                isolated_wallet(row.isolatedWallet, row.isolatedMargin, row.unRealizedProfit),
             )
 
     def add_mark(self, symbol: str, mark: float) -> None:
@@ -410,6 +438,21 @@ class _Builder:
             self.state.asset(one.asset).collateral = CollateralTiers.flat(one.collateralRate)
             found.add(one.asset)
         self.missing_rates(found, "collateral rate", flat)
+
+
+def _check_plausible(path: str, items: Sequence[object]) -> None:
+    """Reject brackets and collateral rates no Binance table can have (`plausibility.py`)."""
+    for item in items:
+        if isinstance(item, BinanceUsdmLeverageBracket | BinanceCoinmLeverageBracket):
+            check_brackets(path, item.symbol, item.brackets)
+        elif isinstance(item, BinanceCoinmPairLeverageBracket):
+            check_brackets(path, item.pair, item.brackets)
+    if items and isinstance(items[0], BinanceCollateralRate):
+        check_flat_collateral(path, [i for i in items if isinstance(i, BinanceCollateralRate)])
+    elif items and isinstance(items[0], BinanceTieredCollateralRate):
+        check_tiered_collateral(
+            path, [i for i in items if isinstance(i, BinanceTieredCollateralRate)]
+        )
 
 
 def _tiers(tiers: list[CollateralTier], asset: str, path: str) -> CollateralTiers:

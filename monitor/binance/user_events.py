@@ -6,6 +6,12 @@ call, resnapshot after a mode change, refresh the PM open loss, renew the listen
 deltas (`ACCOUNT_UPDATE` carries only the assets and symbols that changed); the initial state
 always comes from a REST snapshot (`snapshot.py`). `translate_frame` decodes and translates one
 frame, turning an unknown event type into a counted `UnknownUserEvent` signal.
+
+Shapes not confirmed from Binance's docs or captures are counted as unknown, never guessed:
+PM `uniMMRDrop` (a 2026 change-log entry; no payload example was found) is an unknown event, and
+the parts of an `ACCOUNT_UPDATE` the engine has no place for — legs of options symbols (the
+`OPTIONS_PREMIUM_FEE` / `OPTIONS_SETTLE_PROFIT` reasons) and PM business units other than UM/CM
+— are skipped and counted, while the rest of the message (the futures wallets) still applies.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ IGNORED_EVENTS = frozenset(
         "executionReport",
     }
 )
+
+
+#: PM business units (`fs`) whose wallets and legs the engine keeps.
+FUTURES_UNITS = frozenset({"UM", "CM"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,17 +170,32 @@ def _account_update(msg: BinanceFuturesAccountUpdateMsg, mode: Mode) -> Translat
     """
     portfolio = mode is Mode.PORTFOLIO_MARGIN
     product = (msg.fs or "UM") if portfolio else ("CM" if mode is Mode.COINM else "UM")
-    events: list[EngineEvent] = [
-        FuturesWallet(b.a, b.wb if portfolio else b.cw, product) for b in msg.a.B
-    ]
+    skipped: list[str] = []
+    events: list[EngineEvent] = []
+    if product in FUTURES_UNITS:
+        events += [FuturesWallet(b.a, b.wb if portfolio else b.cw, product) for b in msg.a.B]
+    else:  # a business unit whose wallet the engine does not keep: never a UM/CM wallet
+        skipped.append(f"ACCOUNT_UPDATE fs={product}")
     for p in msg.a.P:
+        if is_option_symbol(p.s):  # options legs (options reasons): not futures legs
+            skipped.append("ACCOUNT_UPDATE option leg")
+            continue
+        if product not in FUTURES_UNITS:
+            continue
         isolated = not portfolio and p.mt.lower() == "isolated"
         events.append(
             PositionUpdate(
                 p.s, p.ps, signed_qty(p.ps, p.pa), p.ep, isolated, p.iw if isolated else 0.0
             )
         )
-    return Translation(events=tuple(events))
+    signals = tuple(UnknownUserEvent(name, msg.E) for name in dict.fromkeys(skipped))
+    return Translation(events=tuple(events), signals=signals)
+
+
+def is_option_symbol(symbol: str) -> bool:
+    """A Binance options symbol (`BTC-250328-100000-C`): base, expiry, strike, C or P."""
+    parts = symbol.split("-")
+    return len(parts) == 4 and parts[1].isdigit() and parts[3] in ("C", "P")
 
 
 def _order_update(
@@ -217,7 +242,8 @@ def _outbound_position(msg: BinanceOutboundAccountPositionMsg, mode: Mode) -> Tr
 
 
 def _liability(msg: BinanceLiabilityChangeMsg, mode: Mode) -> Translation:
-    return Translation(events=(MarginLiability(msg.a, msg.p, msg.i),))
+    """`l` is the liability left after the change; `p`/`i` are this transaction's amounts."""
+    return Translation(events=(MarginLiability(msg.a, msg.l, msg.i, msg.t),))
 
 
 def _balance_update(msg: BinanceBalanceUpdateMsg, mode: Mode) -> Translation:

@@ -11,7 +11,8 @@ margin asset; the maintenance margin of an asset covers its cross and isolated p
 so it is compared with the sum of the asset's pools, and the margin balance only when the asset
 has no isolated leg (Binance's per-asset balance then means the same thing as the cross pool's
 equity). Multi-Assets compares the USD maintenance margin (its margin balance is haircut
-differently), Portfolio Margin the uniMMR and its two terms.
+differently), Portfolio Margin the uniMMR and its two terms — but not the uniMMR when Binance
+reports no maintenance margin (`accountMaintMargin` 0 and its "99999999" sentinel uniMMR).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from monitor.engine.risk import RiskSnapshot
 PM_ACCOUNT = "/papi/v1/account"
 UM_ACCOUNT = "/fapi/v3/account"
 CM_ACCOUNT = "/dapi/v1/account"
+#: A uniMMR at or above this is Binance's "no maintenance margin" sentinel (it sends
+#: "99999999"): no real account is 10^6 times over its MM and still has one.
+UNI_MMR_NO_MM = 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +71,24 @@ def figures(snap: RiskSnapshot, path: str, data: Any) -> list[Figure]:
     return []
 
 
+def exchange_has_no_mm(data: Mapping[str, Any]) -> bool:
+    """`/papi/v1/account` says the account has no maintenance margin: `accountMaintMargin` 0, or
+    the huge uniMMR Binance sends then (`"99999999"`), which is a sentinel, not a ratio."""
+    uni, mm = _float(data, "uniMMR"), _float(data, "accountMaintMargin")
+    return (mm is not None and mm <= 0.0) or (uni is not None and uni >= UNI_MMR_NO_MM)
+
+
 def _pm(snap: RiskSnapshot, data: Mapping[str, Any]) -> list[Figure]:
     out = []
     uni = _float(data, "uniMMR")
-    if uni is not None and snap.uni_mmr is not None and uni > 0:
+    # No MM on the exchange: its uniMMR is a sentinel with nothing to compare; a real MM
+    # difference still shows in `maint_margin` below.
+    if (
+        uni is not None
+        and snap.uni_mmr is not None
+        and uni > 0
+        and not exchange_has_no_mm(data)
+    ):
         out.append(Figure("uniMMR", snap.uni_mmr, uni))
     for name, key, local in (
         ("equity", "accountEquity", snap.equity),

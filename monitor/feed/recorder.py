@@ -10,12 +10,18 @@ flushed at most once a second so a crash loses little. When a file grows past `m
 suffix (`live.jsonl.gz` → `live.20261121T101500Z.jsonl.gz`), and a fresh file starts with the
 meta line, the latest response of every REST path and the user frames recorded since the last
 full snapshot, so every part replays on its own to the same state.
+
+listenKeys are bearer secrets and never reach a recording: REST lines carry no `listenKey`
+parameter (`rest.to_rest_line`), user frames that name one (`listenKeyExpired`, the
+`/private/stream` wrapper) are recorded with it replaced by `<redacted>`, and notes' free text
+is scrubbed of anything shaped like one (`redact_text`).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -52,6 +58,29 @@ def _about(item: dict[str, Any], symbols: frozenset[str]) -> bool:
         # `ADAUSD` is the ADA asset index: kept when the account holds ADA.
         return name.endswith("USD") and name[:-3] in symbols
     return name in symbols
+
+
+#: What replaces a listenKey in a recording.
+REDACTED = "<redacted>"
+#: A listenKey in free text: `listenKey=...`, a `/ws/<key>` path, or a bare 60+ character
+#: alphanumeric token (Binance keys are 64 characters long).
+_KEY_TEXT = re.compile(r"(?<=listenKey=)[^&\s\"']+|(?<=/ws/)[A-Za-z0-9]{20,}|[A-Za-z0-9]{60,}")
+
+
+def redact_text(text: str) -> str:
+    """`text` (a note's free text) with anything that looks like a listenKey replaced."""
+    return _KEY_TEXT.sub(REDACTED, text)
+
+
+def _redact_user(data: Any) -> Any:
+    """A user frame without its listenKey: `listenKeyExpired` names it, and a `/private/stream`
+    wrapper's `stream` is the key. The same object when there is nothing to hide."""
+    if isinstance(data, dict) and "stream" in data and "data" in data:
+        inner = _redact_user(data["data"])
+        return {**data, "stream": REDACTED, "data": inner}
+    if isinstance(data, dict) and isinstance(data.get("listenKey"), str):
+        return {**data, "listenKey": REDACTED}
+    return data
 
 
 class RecordingWriter:
@@ -123,6 +152,8 @@ class RecordingWriter:
         elif isinstance(line, WsLine):
             self._frame(line)
         else:
+            if isinstance(line, NoteLine):
+                line = NoteLine(line.t, redact_text(line.text))
             self._write(_dumps(line_dict(line)))
         now = time.monotonic()
         if now - self._last_flush >= self._flush_every_s:
@@ -149,6 +180,9 @@ class RecordingWriter:
             if data is None:
                 return
         if line.conn == "user":
+            redacted = _redact_user(data)
+            if redacted is not data:  # a listenKey in the frame: re-encoded without it
+                data, line = redacted, WsLine(line.t, line.conn, redacted, None)
             if line.text is not None and "\n" not in line.text and "\r" not in line.text:
                 # Embedded exactly as received (one physical line, so JSONL stays intact).
                 row = f'{{"kind":"ws","t":{line.t},"conn":"user","data":{line.text}}}'
