@@ -113,11 +113,11 @@ class TimedSender:
         self._inner = inner
         self._probe = probe
 
-    async def send(self, message: RenderedAlert) -> SendResult:
+    async def send(self, message: RenderedAlert, *, key: str | None = None) -> SendResult:
         probe = self._probe
         probe.dispatched.append((time.perf_counter(), message.subject))
         try:
-            return await self._inner.send(message)
+            return await self._inner.send(message, key=key)
         finally:
             probe.completed += 1
             probe.changed.set()

@@ -119,7 +119,9 @@ def _int_at(frame: str, key: str, start: int, end: int) -> int | None:
     stop = at
     while stop < end and stop - at < 19 and frame[stop].isdigit():
         stop += 1
-    return int(frame[at:stop]) if stop > at else None
+    if stop == at or (stop < end and frame[stop] not in ",}"):
+        return None  # not a plain integer (e.g. 1.5e12): the caller takes the full parse
+    return int(frame[at:stop])
 
 
 def _pattern(names: frozenset[str], suffix: str) -> re.Pattern[str] | None:

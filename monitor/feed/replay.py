@@ -167,7 +167,7 @@ class Replay:
                 self._resync(state)
             else:
                 self._refresh(state, set(paths))
-            self._price_collateral(rest, set(paths), max(line.t for line in group))
+            self._price_collateral(rest, set(paths), max(line.t for line in group), resync)
         except (WireError, EngineError) as exc:
             self.counters["snapshot_errors"] += 1
             self.warnings.append(str(exc))
@@ -237,7 +237,9 @@ class Replay:
         if watch != self.watch:
             self.watch = watch
 
-    def _price_collateral(self, rest: dict[str, Any], paths: set[str], t: int) -> None:
+    def _price_collateral(
+        self, rest: dict[str, Any], paths: set[str], t: int, resync: bool = False
+    ) -> None:
         """PM: fit the streamed proxies' basis to a fresh asset-index answer and apply the
         freshest estimate of every priced asset (also after a resync that rebuilt the state
         from an older answer)."""
@@ -274,9 +276,13 @@ class Replay:
                     current = pricer.current(asset)
                     if current is not None:
                         prices[asset] = current
+        changed = False
         for asset, price in prices.items():
             if book.state.assets[asset].index_price != price:
                 book.apply(ev.AssetIndexPrice(asset, price))
+                changed = True
+        if resync and changed:
+            book.resum()  # a resync leaves the sums exact, streamed prices included
         self._update_watch()
 
     def _refresh(self, fresh: AccountState, paths: set[str]) -> None:

@@ -201,7 +201,7 @@ def decoder_for(replay: Replay) -> MarkDecoder:
     book = replay.book
     assert book is not None
     assets = set(book.state.assets) if book.mode is Mode.USDM_MULTI_ASSETS else set()
-    return MarkDecoder(replay.held_symbols, assets)
+    return MarkDecoder(replay.held_symbols, assets, replay.pricer.symbols)
 
 
 def unusable(book: Book, symbol: str, entry: float) -> bool:
@@ -260,10 +260,12 @@ def check_market(timeline: AlertTimeline, text: str, t: int) -> None:
     assert book is not None
     decoder = decoder_for(replay)
     decoded: list[Any] = []
+    indexes: list[tuple[str, float, int]] = []
     try:
         kind = classify(text)
         if kind is FrameKind.MARK:
-            decoded = decoder.decode(text)
+            _, marks, _, found = decoder.read(text)  # a bad proxy index rejects the frame too
+            decoded, indexes = list(marks), list(found)
         elif kind is FrameKind.ASSET_INDEX:
             decoded = decoder.decode_asset_index(text)
     except WireError:
@@ -287,6 +289,12 @@ def check_market(timeline: AlertTimeline, text: str, t: int) -> None:
             else:
                 symbol = item[0]
                 assert book.state.marks[symbol] == dict(decoded)[symbol]
+        # PM collateral follows a streamed proxy's index (× basis) wherever one is in force.
+        for symbol, _, _ in indexes:
+            asset = replay.pricer.asset_of(symbol)
+            streamed = replay.pricer.current(asset) if asset else None
+            if asset and streamed is not None:
+                assert book.state.assets[asset].index_price == streamed, asset
 
 
 def check_user(timeline: AlertTimeline, text: str, t: int) -> None:
@@ -399,10 +407,7 @@ def check_rest(timeline: AlertTimeline, line: RestLine, t: int) -> None:
     if resynced is not None:
         # PM collateral keeps its streamed price (proxy index × basis, as the pricer holds it
         # after this line) over a resync built from an older asset-index answer.
-        for asset in list(resynced.assets):
-            streamed, source = replay.pricer.current(asset), replay.pricer.source(asset)
-            if streamed is not None and source is not None and source.kind == "stream":
-                resynced.assets[asset].index_price = streamed
+        _with_streamed_prices(replay, resynced)
         fresh = fingerprint(Book(resynced))
     assert delta(replay.counters, counts) == expected
     if any(expected.get(name) for name in REJECTIONS):
@@ -419,7 +424,27 @@ def check_resync(timeline: AlertTimeline, src: Source, baseline: str, t: int) ->
         feed(timeline, RestLine(t, line.method, line.path, line.data, line.params, line.status))
     flush(timeline, t)
     assert delta(replay.counters, counts) == {"resyncs": 1}
-    assert replay.book is not None and fingerprint(replay.book) == baseline
+    assert replay.book is not None
+    if replay.book.mode is Mode.PORTFOLIO_MARGIN:
+        # PM collateral keeps its freshest price, the streamed proxy index × the basis fitted to
+        # this snapshot's asset-index answer: the start-up book with those prices.
+        state = build_state(
+            {line.path.split("?", 1)[0]: line.data for line in src.group},
+            replay.mode,
+            margin_leverage=replay.margin_leverage,
+        )
+        _with_streamed_prices(replay, state)
+        assert fingerprint(replay.book) == fingerprint(Book(state))
+    else:
+        assert fingerprint(replay.book) == baseline
+
+
+def _with_streamed_prices(replay: Replay, state: Any) -> None:
+    """`state`'s PM collateral at the prices the replay's pricer holds (where streamed)."""
+    for asset in list(state.assets):
+        streamed, source_of = replay.pricer.current(asset), replay.pricer.source(asset)
+        if streamed is not None and source_of is not None and source_of.kind == "stream":
+            state.assets[asset].index_price = streamed
 
 
 def started(name: str) -> AlertTimeline:
@@ -438,22 +463,7 @@ def started(name: str) -> AlertTimeline:
 
 
 # ------------------------------------------------------------------ the fuzz test
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="KNOWN GAP: this oracle's 'resync equals a fresh book' does not yet model"
-                " streamed PM collateral prices after a mutated premiumIndex/asset-index line",
-                strict=False,
-            ),
-        )
-        if n == "portfolio_margin"
-        else n
-        for n in RECORDINGS
-    ],
-)
+@pytest.mark.parametrize("name", RECORDINGS)
 @fuzz(60)
 @given(data=st.data())
 def test_rejected_lines_change_nothing_and_valid_lines_apply(
