@@ -171,6 +171,16 @@ class Seen:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceDown:
+    """A watched source is known to be out of date now, before its staleness limit: e.g. the
+    user stream while the REST resync that must follow its gap keeps failing. Blind at once,
+    with `reason`; the source's next `Seen` clears it."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drift:
     """A local figure next to the exchange's own value of it."""
 
@@ -219,6 +229,7 @@ PolicyEvent = (
     | Tick
     | Watch
     | Seen
+    | SourceDown
     | Drift
     | MarginCall
     | RiskLevelChange
@@ -287,6 +298,7 @@ class AlertPolicy:
         self._seen: dict[str, int] = {}
         self._unseen: set[str] = set()
         self._limits: dict[str, int] = {}  # per-source staleness limits above stale_after_ms
+        self._down: dict[str, str] = {}  # sources known out of date now, with the reason
         self._blind_since: int | None = None
         self._drifting: set[str] = set()
         self._exchange_sent: dict[str, int] = {}
@@ -348,6 +360,8 @@ class AlertPolicy:
                 return self.on_tick(now_ms)
             case Seen(source):
                 return self.seen(source, now_ms)
+            case SourceDown(source, reason):
+                return self._on_source_down(source, reason, now_ms)
             case Watch(sources, limits):
                 return self._on_watch(sources, now_ms, limits)
             case Drift():
@@ -455,11 +469,21 @@ class AlertPolicy:
 
     # ---- freshness ----
 
+    def _on_source_down(self, source: str, reason: str, now_ms: int) -> tuple[AlertIntent, ...]:
+        if source not in self._seen:
+            return _NOTHING
+        self._down[source] = reason
+        out: list[AlertIntent] = []
+        self._check_sight(now_ms, out)
+        return tuple(out)
+
     def _on_watch(
         self, sources: frozenset[str], now_ms: int, limits: tuple[tuple[str, int], ...] = ()
     ) -> tuple[AlertIntent, ...]:
         base = self.config.stale_after_ms
         self._limits = {s: ms for s, ms in limits if s in sources and ms > base}
+        for gone in self._down.keys() - sources:
+            del self._down[gone]
         for gone in self._seen.keys() - sources:
             del self._seen[gone]
             self._unseen.discard(gone)
@@ -476,16 +500,21 @@ class AlertPolicy:
         seen[source] = now_ms
         if self._unseen:
             self._unseen.discard(source)
+        if self._down:
+            self._down.pop(source, None)
         return self._restore_if_sighted(now_ms) if self._blind_since is not None else _NOTHING
 
     def _stale(self, now_ms: int) -> list[str]:
         oldest = now_ms - self.config.stale_after_ms
         seen = self._seen
-        if not seen or min(seen.values()) >= oldest:
+        down = self._down
+        if not down and (not seen or min(seen.values()) >= oldest):
             return []  # the common case, checked without building anything
         limits = self._limits
         return sorted(
-            s for s, t in seen.items() if t < oldest and (s not in limits or t < now_ms - limits[s])
+            s
+            for s, t in seen.items()
+            if s in down or (t < oldest and (s not in limits or t < now_ms - limits[s]))
         )
 
     def _check_sight(self, now_ms: int, out: list[AlertIntent]) -> None:
@@ -497,8 +526,12 @@ class AlertPolicy:
             self._blind_since = now_ms
             self._fresh = False
             self._below_since = None
-            shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-            detail = f"no fresh data for over {self.config.stale_after_ms // 1000} s: {shown}"
+            down = [f"{s}: {self._down[s]}" for s in stale if s in self._down]
+            late = [s for s in stale if s not in self._down]
+            shown = ", ".join(late[:5]) + (f" and {len(late) - 5} more" if len(late) > 5 else "")
+            limit = self.config.stale_after_ms // 1000
+            parts = down + ([f"no fresh data for over {limit} s: {shown}"] if late else [])
+            detail = "; ".join(parts)
             out.append(
                 self._intent(AlertKind.BLIND, None, now_ms, self.level, ops=True, detail=detail)
             )

@@ -255,6 +255,26 @@ class RestClient:
         self._secrets: set[str] = {s for s in (api_key, api_secret) if len(s) >= 8}
 
     # ------------------------------------------------------------------ public API
+    def sibling(self) -> RestClient:
+        """A new client for the same venue and key, with its own lock and weight accounting
+        (shared market-data polls: they never queue behind this client's traffic)."""
+        return RestClient(
+            self.endpoints,
+            self._api_key,
+            self._api_secret,
+            weight_limit=self.weight_limit,
+            weight_headroom=self.weight_headroom,
+            max_attempts=self.max_attempts,
+            wall_ms=self._wall_ms,
+            sleep=self._sleep,
+            recv_window_ms=self.recv_window_ms,
+            time_product=self.time_product,
+            resync_s=self.resync_s,
+            max_retry_after_s=self.max_retry_after_s,
+            request_timeout_s=self.request_timeout_s,
+            on_request=self.on_request,
+        )
+
     async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> RestResult:
         """`GET path`, signed when the path is USER_DATA (see `is_signed`)."""
         return await self._call("GET", path, params or {}, is_signed(path))

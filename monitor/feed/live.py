@@ -49,6 +49,7 @@ from monitor.binance.user_events import (
 )
 from monitor.engine.model import Mode
 from monitor.feed.market_hub import MarketHub, MarketLease, StreamTimings
+from monitor.feed.market_polls import MarketPolls, PollLease
 from monitor.feed.reconcile import PM_ACCOUNT, account_path
 from monitor.feed.recording import RestLine, WsLine
 
@@ -179,6 +180,7 @@ class LiveFeed:
         settings: LiveSettings | None = None,
         now_ms: Callable[[], int] = wall_ms,
         hub: MarketHub | None = None,
+        polls: MarketPolls | None = None,
     ) -> None:
         self.account = account
         self.endpoints = endpoints
@@ -190,6 +192,9 @@ class LiveFeed:
         self._now_ms = now_ms
         #: The daemon's shared market connections (a private hub when run alone).
         self._hub = hub if hub is not None else MarketHub(stream_timings(self.settings))
+        #: The daemon's shared market-data pollers (a private one when run alone).
+        self._polls = polls if polls is not None else MarketPolls(self.settings.asset_index_poll_s)
+        self._poll_lease: PollLease | None = None
         self._markets: dict[Product, MarketLease] = {}
         self._user: st.StreamSupervisor | None = None
         self._listen: ListenKeyManager | None = None
@@ -237,7 +242,7 @@ class LiveFeed:
             self._spawn(self._resync_loop(), "resync")
             self._spawn(self._reconcile_loop(), "reconcile")
             if self.mode is Mode.PORTFOLIO_MARGIN:
-                self._spawn(self._asset_index_loop(), "asset-index")
+                self._join_asset_index_polls()
             await asyncio.Event().wait()
         finally:
             await self._shutdown()
@@ -447,28 +452,25 @@ class LiveFeed:
         self.counters.polls += 1
         return result
 
-    async def _asset_index_loop(self) -> None:
-        """PM collateral prices: one call per held asset (weight 1 each; the all-asset call,
-        weight 50, is part of every snapshot), as one group."""
-        while True:
-            await asyncio.sleep(self.settings.asset_index_poll_s)
+    def _join_asset_index_polls(self) -> None:
+        """PM collateral prices: this venue's shared poller asks for the assets every account on
+        it values, once per interval (`market_polls.py`), and hands this one its answers."""
+
+        def wanted() -> frozenset[str]:
             holdings = self.sink.holdings()
-            assets = sorted(holdings.priced_assets) if holdings is not None else []
-            lines = []
-            for asset in assets:
-                try:
-                    result = await self.rest.get(ASSET_INDEX_PRICE, {"asset": asset})
-                except (RestError, OSError, TimeoutError) as exc:
-                    self.counters.poll_failures += 1
-                    self.sink.health(
-                        FeedHealth("rest_error", "rest", f"{ASSET_INDEX_PRICE}: {exc}",
-                                   self._now_ms())
-                    )
-                    continue
-                self.counters.polls += 1
-                lines.append(to_rest_line(result))
-            if lines:
-                self.sink.rest_group(lines, "asset index prices")
+            return holdings.priced_assets if holdings is not None else frozenset()
+
+        def deliver(lines: list[RestLine]) -> None:
+            self.counters.polls += len(lines)
+            self.sink.rest_group(lines, "asset index prices")
+
+        def failed(detail: str) -> None:
+            self.counters.poll_failures += 1
+            self.sink.health(FeedHealth("rest_error", "rest", detail, self._now_ms()))
+
+        self._poll_lease = self._polls.join(
+            self.account, self.endpoints, self.rest.sibling, wanted, deliver, failed
+        )
 
     def _refresh_open_loss(self) -> None:
         if self.mode is not Mode.PORTFOLIO_MARGIN or self._open_loss_pending:
@@ -546,6 +548,9 @@ class LiveFeed:
         self._stopping = True
         stops = [lease.leave() for lease in self._markets.values()]
         self._markets.clear()
+        if self._poll_lease is not None:
+            stops.append(self._poll_lease.leave())
+            self._poll_lease = None
         if self._user is not None:
             stops.append(self._user.stop())
         await asyncio.gather(*stops, return_exceptions=True)

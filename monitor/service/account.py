@@ -167,6 +167,10 @@ class AccountRuntime:
                 # not only once the staleness limit has passed.
                 self._resync_error = f"resync failed: {event.detail}"
                 log.warning("account %s: %s", self.name, self._resync_error)
+                # Blind at once, with the reason (not only once the staleness limit passed);
+                # the user stream's next `Seen` (the resync landed) restores sight.
+                down = pol.SourceDown(USER_STREAM, self._resync_error)
+                self._emit(self.timeline.observe(down, event.t_ms or self._now_ms()))
             elif event.kind == "rest_error":
                 self._poll_error = event.detail
                 log.warning("account %s: %s", self.name, event.detail)

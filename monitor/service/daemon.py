@@ -36,6 +36,7 @@ from monitor.binance.rest import RestClient
 from monitor.config import Account, Config
 from monitor.feed.live import FeedHealth, LiveFeed, LiveSettings, stream_timings
 from monitor.feed.market_hub import MarketHub
+from monitor.feed.market_polls import MarketPolls
 from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta
 from monitor.service.account import USER_STREAM, AccountRuntime
@@ -132,6 +133,8 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         #: One market connection per venue and product, shared by the accounts on it.
         self.market_hub = MarketHub(stream_timings(self.options.live))
+        #: Market data only REST has (PM asset index prices), polled once per venue.
+        self.market_polls = MarketPolls(self.options.live.asset_index_poll_s)
         self._recorders: list[RecordingWriter] = []
         self.tick_hooks: list[Callable[[], None]] = []
         #: Called with every alert after it was persisted (metrics, tests, the demo's console).
@@ -285,6 +288,7 @@ class Daemon:
                 settings=self.options.live,
                 now_ms=self.now_ms,
                 hub=self.market_hub,
+                polls=self.market_polls,
             )
             slot.feed, slot.rest = feed, rest
             slot.runtime.feed = feed

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from monitor import examples
+from monitor.alerts import policy as pol
 from monitor.config import load_config
 from monitor.feed.live import FeedHealth
 from monitor.feed.recording import RestLine, read_recording
@@ -181,3 +182,28 @@ async def test_restored_after_a_late_snapshot_is_never_negative(rig: Rig) -> Non
         span = re.match(r"blind for (-?\d+) s", intent.detail)
         assert span and int(span.group(1)) >= 0, intent.detail
         assert intent.t_ms >= blind[0].t_ms
+
+
+async def test_a_failed_resync_sends_the_blind_alert_at_once(rig: Rig) -> None:
+    """The BLIND alert itself (not only /healthz) fires at the failure, naming it; the resync
+    that lands restores sight."""
+    rig.report("resync_failed", "user stream reconnected: HTTP 503 from /fapi/v3/account")
+    blind = [a.intent for a in rig.alerts if a.intent.kind == "blind"]
+    assert len(blind) == 1
+    assert blind[0].t_ms == rig.clock.t  # at the failure, not 15 s later
+    assert blind[0].detail == (
+        "user_stream: resync failed: user stream reconnected: HTTP 503 from /fapi/v3/account"
+    )
+    rig.report("resync_failed", "user stream reconnected: timed out")  # still blind: no repeat
+    assert len([a for a in rig.alerts if a.intent.kind == "blind"]) == 1
+    rig.tick(2)
+    rig.snapshot("user stream reconnected")
+    rig.report("resync", "user stream reconnected")
+    timeline = rig.runtime.timeline
+    after = [
+        timed.intent
+        for source in timeline.policy.last_seen
+        for timed in timeline.observe(pol.Seen(source), rig.clock.t)
+    ]
+    assert [i.kind for i in after] == ["restored"]
+    assert after[0].detail.startswith("blind for 2 s")
