@@ -115,6 +115,25 @@ async def test_a_6_s_webhook_at_the_real_default_timeout_gets_each_alert_once(
     outbox.close()
 
 
+async def test_a_35_s_telegram_at_the_real_default_timeout_gets_the_alert_once(
+    tmp_path: Path, telegram_api: HttpSink
+) -> None:
+    """The field figure itself: a Bot API answering in 35 s (our old 30 s timeout sent the first
+    alert 6 times, and everything queued behind it waited)."""
+    telegram_api.delay_s = 35.0
+    outbox = Outbox(tmp_path / "o.db")
+    tg = destination(f"tgram://{BOT_TOKEN}/-1001")  # the default timeout
+    worker = wire(outbox, [tg], telegram_api.base)
+    intent, message = alert(1, Level.EMERGENCY)
+    async with running(worker):
+        worker.submit(intent, message)
+        assert await worker.drain(50.0)
+    assert texts(telegram_api, "text") == ["<b>alert 1 emergency</b>"]
+    assert worker.stats.unknown == 0 and worker.stats.possible_duplicates == 0
+    assert outbox.counts()[State.DELIVERED] == 1
+    outbox.close()
+
+
 async def test_a_timeout_is_unknown_and_the_late_answer_settles_it(
     tmp_path: Path, http_sink: HttpSink, telegram_api: HttpSink
 ) -> None:
