@@ -532,6 +532,9 @@ class NotifyTarget(BaseModel):
     tags: list[str] = Field(default_factory=list)
     #: Seconds to wait for the destination's answer before the outcome counts as unknown.
     timeout_s: float = Field(default=60.0, gt=0)
+    #: "auto": the alert's urgency picks the notify type and the service's priority (ntfy,
+    #: Pushover `priority=`, a silent Telegram message for info); "none": every alert alike.
+    urgency: Literal["auto", "none"] = "auto"
 
     _url: SecretStr | None = PrivateAttr(default=None)
 

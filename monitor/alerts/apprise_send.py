@@ -8,6 +8,11 @@ its late answer settles the retry (see `inflight`). Webhooks (`json://`, `xml://
 carry an `Idempotency-Key` header, the same for every attempt of one alert. Apprise's verdict
 is a bool; the warnings it logs during the send (captured through a context variable, scrubbed
 of secrets) become the error text.
+
+Urgency (`urgency="auto"`, the default): each alert's urgency (`RenderedAlert.urgency`) picks
+Apprise's notify type (emergency → failure, critical and warning → warning, all clear → success,
+info → info; services colour or badge by it) and, for ntfy and Pushover, the `priority=` URL
+parameter — unless the URL sets its own. `urgency="none"` sends everything as `info`, URL as is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
+from urllib.parse import parse_qsl, urlsplit
 
 import apprise
 
@@ -31,6 +37,47 @@ _NOTES: ContextVar[list[str] | None] = ContextVar("apprise_send_notes", default=
 WEBHOOK_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
 #: Default delivery timeout: above what real services take to answer.
 DEFAULT_TIMEOUT_S = 60.0
+#: Apprise notify type per urgency.
+NOTIFY_TYPES = {
+    "emergency": apprise.NotifyType.FAILURE,
+    "critical": apprise.NotifyType.WARNING,
+    "warning": apprise.NotifyType.WARNING,
+    "success": apprise.NotifyType.SUCCESS,
+    "info": apprise.NotifyType.INFO,
+}
+#: `priority=` per urgency for the services that have one (Apprise's own value names).
+PRIORITIES = {
+    "ntfy": {
+        "emergency": "max",
+        "critical": "high",
+        "warning": "default",
+        "success": "low",
+        "info": "min",
+    },
+    "pover": {
+        "emergency": "emergency",
+        "critical": "high",
+        "warning": "normal",
+        "success": "moderate",
+        "info": "low",
+    },
+}
+PRIORITIES["ntfys"] = PRIORITIES["ntfy"]
+URGENCY_MODES = ("auto", "none")
+
+
+def with_urgency(url: str, urgency: str) -> tuple[str, apprise.NotifyType]:
+    """(the URL to notify, the notify type) for one alert of this urgency (pure). A URL that
+    sets its own `priority=` keeps it."""
+    kind = NOTIFY_TYPES.get(urgency, apprise.NotifyType.WARNING)
+    table = PRIORITIES.get(url.split("://", 1)[0].lower())
+    if table is None or urgency not in table:
+        return url, kind
+    if any(k.lower() == "priority" for k, _ in parse_qsl(urlsplit(url).query)):
+        return url, kind
+    base, sep, fragment = url.partition("#")
+    glue = "&" if "?" in base else "?"
+    return f"{base}{glue}priority={table[urgency]}{sep}{fragment}", kind
 
 
 class _NoteCapture(logging.Handler):
@@ -52,9 +99,15 @@ class AppriseSender:
     """Sends to one Apprise URL as title + plain text."""
 
     def __init__(
-        self, url: str, secrets: frozenset[str], *, timeout_s: float = DEFAULT_TIMEOUT_S
+        self,
+        url: str,
+        secrets: frozenset[str],
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        urgency: str = "auto",
     ) -> None:
         self._url = url
+        self._urgency = urgency
         self._secrets = secrets
         self._inflight = InFlight(timeout_s)
         self._webhook = url.split("://", 1)[0].lower() in WEBHOOK_SCHEMES
@@ -87,7 +140,10 @@ class AppriseSender:
             # service_timeout=0 keeps the send in this thread (not Apprise's shared pool).
             asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
             notifier = apprise.Apprise(asset=asset)
-            if not notifier.add(self._url):
+            url, notify_type = self._url, apprise.NotifyType.INFO
+            if self._urgency == "auto":
+                url, notify_type = with_urgency(url, message.urgency)
+            if not notifier.add(url):
                 return False, ["Apprise could not load this URL"]
             limit = self._inflight.hard_limit_s
             for server in notifier:
@@ -98,7 +154,10 @@ class AppriseSender:
                 if self._webhook and key is not None and isinstance(headers, dict):
                     headers["Idempotency-Key"] = idempotency_key(key)
             ok = notifier.notify(
-                body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT
+                body=message.text,
+                title=message.subject,
+                body_format=apprise.NotifyFormat.TEXT,
+                notify_type=notify_type,
             )
             return bool(ok), notes
         except Exception as exc:

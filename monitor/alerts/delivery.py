@@ -10,6 +10,10 @@ chat); `tgram://` is sent by `telegram.TelegramSender`, every other scheme by Ap
 destination has its own delivery timeout (`timeout_s`, default 60 s: above what real services
 take); an attempt unanswered by then has an unknown outcome (see `inflight`).
 
+The daily digest goes only to destinations carrying its tag (`[heartbeat] digest_tag`). Each
+destination's `urgency` ("auto" or "none") says whether senders map the alert's urgency to the
+service's notify type and priority (see `apprise_send`, `telegram`).
+
 Daemon-wide alerts (the outbox failing) have no account (`account == ""`): every destination
 whose category tags accept them hears them, whatever its account tags.
 """
@@ -25,8 +29,8 @@ from pathlib import Path
 
 import apprise
 
-from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, AppriseSender
-from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent
+from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, URGENCY_MODES, AppriseSender
+from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent, AlertKind
 from monitor.alerts.redact import privacy_url, redacted_url, url_secrets
 from monitor.alerts.sender import Sender
 from monitor.alerts.telegram import DEFAULT_API_BASE, SCHEMES, TelegramSender, parse_tgram
@@ -42,6 +46,7 @@ class Destination:
     display: str  # the redacted URL, safe to log
     secrets: frozenset[str] = field(repr=False)
     timeout_s: float = DEFAULT_TIMEOUT_S  # an attempt unanswered by then is "unknown"
+    urgency: str = "auto"  # "auto": notify type and priority follow the alert; "none": plain
 
     @property
     def scheme(self) -> str:
@@ -52,6 +57,8 @@ class Destination:
         return self.scheme in SCHEMES
 
     def accepts(self, intent: AlertIntent) -> bool:
+        if intent.kind is AlertKind.DIGEST:  # only where its tag asks for it
+            return bool(self.tags & intent.tags)
         categories = self.tags & CATEGORY_TAGS
         accounts = self.tags - CATEGORY_TAGS
         if categories and not categories & intent.tags:
@@ -60,12 +67,18 @@ class Destination:
 
 
 def destination(
-    url: str, tags: Iterable[str] = (), *, timeout_s: float = DEFAULT_TIMEOUT_S
+    url: str,
+    tags: Iterable[str] = (),
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    urgency: str = "auto",
 ) -> Destination:
     """Validate one URL (Apprise must be able to load it) and describe it."""
     url = url.strip()
     if not timeout_s > 0.0:
         raise ValueError("a delivery timeout must be > 0")
+    if urgency not in URGENCY_MODES:
+        raise ValueError(f"urgency must be one of {', '.join(URGENCY_MODES)}")
     if privacy_url(url) is None:
         raise ValueError(f"not a valid Apprise URL: {redacted_url(url)}")
     return Destination(
@@ -75,6 +88,7 @@ def destination(
         display=redacted_url(url),
         secrets=url_secrets(url),
         timeout_s=timeout_s,
+        urgency=urgency,
     )
 
 
@@ -100,14 +114,20 @@ def _apprise_silenced() -> Iterator[None]:
 
 
 def destinations(
-    urls_with_tags: Iterable[tuple[str, Iterable[str]]], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    urls_with_tags: Iterable[tuple[str, Iterable[str]]],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    urgency: str = "auto",
 ) -> list[Destination]:
     """Destinations from (URL, tags) pairs; raises ValueError (redacted) on a bad URL."""
     out: list[Destination] = []
     with _apprise_silenced():
         for url, tags in urls_with_tags:
             tag_set = frozenset(tags)
-            out.extend(destination(u, tag_set, timeout_s=timeout_s) for u in _expand(url))
+            out.extend(
+                destination(u, tag_set, timeout_s=timeout_s, urgency=urgency)
+                for u in _expand(url)
+            )
     return out
 
 
@@ -145,6 +165,11 @@ def sender_for(
     if dest.is_telegram:
         token, chats = parse_tgram(dest.url)
         return TelegramSender(
-            token, chats[0], dest.secrets, api_base=telegram_api_base, timeout_s=timeout_s
+            token,
+            chats[0],
+            dest.secrets,
+            api_base=telegram_api_base,
+            timeout_s=timeout_s,
+            urgency=dest.urgency,
         )
-    return AppriseSender(dest.url, dest.secrets, timeout_s=timeout_s)
+    return AppriseSender(dest.url, dest.secrets, timeout_s=timeout_s, urgency=dest.urgency)

@@ -2,7 +2,14 @@
 
 One rendering per channel family: Telegram HTML (escaped, at most 4096 UTF-16 units), email
 (a subject carrying level, account and risk %, and a plain-text body) and a one-line terminal form.
-Times are shown in a configurable local zone and in UTC.
+All three carry the same facts in the order a trader needs them: what happened, the one action
+that restores safety, then the figures — each liquidation price next to the current mark and
+its distance (`BTCUSDT SHORT liq 111,242 (mark 95,070, +17.0 %)`). Times are shown in a
+configurable local zone, and in UTC too when that zone is not UTC.
+
+`urgency` tells a sender how loudly to deliver a rendered alert (Apprise notify type, channel
+priority, a silent Telegram message); it is read from the subject's bracketed label, so it
+survives the outbox, which stores only the texts.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class HeavyFigures:
     nearest_underlying: str | None = None
     nearest_distance: float | None = None
     liquidation_prices: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    marks: Mapping[str, float] = field(default_factory=dict)  # symbol → current mark price
     deposit: tuple[str, float] | None = None  # (asset, amount) that restores `target_risk`
     cut: tuple[str, float] | None = None  # (symbol, fraction of the position to close)
     target_risk: float = 0.50
@@ -51,6 +59,17 @@ class RenderedAlert:
     html: str
     line: str
 
+    @property
+    def urgency(self) -> str:
+        """`emergency`, `critical`, `warning`, `success` or `info`, from the subject's label
+        (`[TEST EMERGENCY]` → `emergency`: a test alert may ask for a level's urgency)."""
+        if not self.subject.startswith("["):
+            return "warning"
+        tag = self.subject[1 : self.subject.find("]")].strip().upper()
+        if tag.startswith("TEST "):
+            tag = tag[5:]
+        return URGENCY.get(tag, "warning")
+
 
 _LABELS = {
     AlertKind.ALL_CLEAR: "ALL CLEAR",
@@ -58,7 +77,27 @@ _LABELS = {
     AlertKind.BLIND: "BLIND",
     AlertKind.RESTORED: "RESTORED",
     AlertKind.DRIFT: "DRIFT",
+    AlertKind.DIGEST: "DIGEST",
 }
+
+#: How loudly each subject label is delivered: `emergency` (wake me), `critical`, `warning`,
+#: `success` (all clear, sight restored) or `info` (quiet). Unknown labels are `warning`.
+URGENCY = {
+    "EMERGENCY": "emergency",
+    "CRITICAL": "critical",
+    "WARNING": "warning",
+    "RAPID": "critical",
+    "BLIND": "critical",
+    "OPS": "warning",
+    "DRIFT": "warning",
+    "EXCHANGE": "warning",
+    "ALL CLEAR": "success",
+    "RESTORED": "success",
+    "INFO": "info",
+    "DIGEST": "info",
+    "TEST": "info",
+}
+URGENCIES = ("emergency", "critical", "warning", "success", "info")
 
 
 def label(intent: AlertIntent) -> str:
@@ -86,6 +125,8 @@ def summary(intent: AlertIntent) -> str:
             return "sight restored"
         case AlertKind.DRIFT:
             return "local figures disagree with the exchange"
+        case AlertKind.DIGEST:
+            return "daily digest"
     return f"exchange signal: {intent.topic.split(':')[0]}"
 
 
@@ -157,7 +198,46 @@ def _signed_pct(fraction: float) -> str:
     return f"{fraction * 100:+.1f} %".replace("-", "−")
 
 
+def price(x: float) -> str:
+    """A price at a glance: whole units above 1,000 (`111,242`), else 4 significant digits."""
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def liquidation_items(heavy: HeavyFigures) -> list[str]:
+    """`BTCUSDT SHORT liq 111,242 (mark 95,070, +17.0 %)`, nearest to its mark first."""
+
+    def distance(item: tuple[tuple[str, str], float]) -> float:
+        (symbol, _), liq = item
+        mark = heavy.marks.get(symbol)
+        return abs(liq / mark - 1.0) if mark else float("inf")
+
+    items = sorted(heavy.liquidation_prices.items(), key=lambda i: (distance(i), i[0]))
+    out = []
+    for (symbol, side), liq in items[:MAX_LIQUIDATION_PRICES]:
+        mark = heavy.marks.get(symbol)
+        where = f" (mark {price(mark)}, {_signed_pct(liq / mark - 1.0)})" if mark else ""
+        out.append(f"{symbol} {side} liq {price(liq)}{where}")
+    return out
+
+
+def action(heavy: HeavyFigures | None) -> str | None:
+    """The one line that restores safety (deposit or cut), or None when none is known."""
+    if heavy is None:
+        return None
+    fixes = []
+    if heavy.deposit is not None:
+        asset, qty = heavy.deposit
+        fixes.append(f"deposit {amount(qty)} {asset} to return to {pct(heavy.target_risk, 0)}")
+    if heavy.cut is not None:
+        symbol, fraction = heavy.cut
+        fixes.append(f"cut {symbol} by {fraction * 100:.0f} %")
+    return "To restore safety: " + " or ".join(fixes) if fixes else None
+
+
 def heavy_lines(heavy: HeavyFigures) -> list[str]:
+    """The figures (the action to take is `action`, shown before them)."""
     out = []
     moves = []
     if heavy.nearest_underlying is not None and heavy.nearest_distance is not None:
@@ -174,26 +254,17 @@ def heavy_lines(heavy: HeavyFigures) -> list[str]:
     if moves:
         out.append("Liquidation at a uniform move of " + " or ".join(moves))
     if heavy.liquidation_prices:
-        items = sorted(heavy.liquidation_prices.items())[:MAX_LIQUIDATION_PRICES]
-        out.append(
-            "Liquidation prices: " + "; ".join(f"{s} {side} {amount(p)}" for (s, side), p in items)
-        )
-    fixes = []
-    if heavy.deposit is not None:
-        asset, qty = heavy.deposit
-        fixes.append(f"deposit {amount(qty)} {asset} to return to {pct(heavy.target_risk, 0)}")
-    if heavy.cut is not None:
-        symbol, fraction = heavy.cut
-        fixes.append(f"cut {symbol} by {fraction * 100:.0f} %")
-    if fixes:
-        out.append("To restore safety: " + " or ".join(fixes))
+        out.append("Liquidation: " + "; ".join(liquidation_items(heavy)))
     return out
 
 
 def when(t_ms: int, tz: tzinfo) -> str:
     at = datetime.fromtimestamp(t_ms / 1000, UTC)
     local = at.astimezone(tz)
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({at:%Y-%m-%d %H:%M:%S} UTC)"
+    utc = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+    if local.utcoffset() == at.utcoffset() and local.tzname() in ("UTC", "GMT", "Z", None):
+        return utc
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({utc})"
 
 
 def subject(intent: AlertIntent) -> str:
@@ -205,6 +276,9 @@ def body_lines(
 ) -> list[str]:
     """The body, most important first; rendering drops trailing optional lines to fit."""
     lines = [f"{label(intent)} {intent.account}: {summary(intent)}"]
+    todo = action(heavy)
+    if todo is not None:
+        lines.append(todo)
     if intent.detail:
         lines.append(intent.detail)
     if snap is not None:
@@ -257,10 +331,14 @@ def render(
     text = "\n".join([*lines, footer])
     native = f" {native_figure(snap)}" if snap is not None else ""
     detail = f"; {intent.detail}" if intent.detail else ""
+    todo = action(heavy)
+    first = f"; {todo[0].lower()}{todo[1:]}" if todo else ""
+    liqs = liquidation_items(heavy) if heavy is not None else []
+    liq = f"; {'; '.join(liqs[:2])}" if liqs else ""
     at = datetime.fromtimestamp(intent.t_ms / 1000, UTC)
     line = (
         f"{at:%Y-%m-%dT%H:%M:%SZ} {label(intent)} {intent.account} risk {pct(intent.risk)}"
-        f"{native} {summary(intent)}{detail}"
+        f"{native} {summary(intent)}{first}{detail}{liq}"
     )
     return RenderedAlert(
         subject=subject(intent),

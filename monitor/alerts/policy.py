@@ -41,6 +41,7 @@ class AlertKind(StrEnum):
     DRIFT = "drift"
     EXCHANGE = "exchange"
     OUTBOX = "outbox"  # daemon-wide: the alert outbox cannot be written / works again
+    DIGEST = "digest"  # daemon-wide: the daily summary (`[heartbeat] digest_at`)
 
 
 #: Routing tags besides account names.

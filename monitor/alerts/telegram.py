@@ -47,8 +47,9 @@ def parse_tgram(url: str) -> tuple[str, list[str]]:
     return token, chats
 
 
-def chat_payload(chat: str, html: str) -> dict[str, Any]:
-    """The sendMessage body; `chat` may be `id:thread` to post into a forum topic."""
+def chat_payload(chat: str, html: str, *, silent: bool = False) -> dict[str, Any]:
+    """The sendMessage body; `chat` may be `id:thread` to post into a forum topic; `silent`
+    delivers without a notification sound (info-level alerts such as the daily digest)."""
     chat_id, _, thread = chat.partition(":")
     payload: dict[str, Any] = {
         "chat_id": chat_id,
@@ -58,6 +59,8 @@ def chat_payload(chat: str, html: str) -> dict[str, Any]:
     }
     if thread.isdigit():
         payload["message_thread_id"] = int(thread)
+    if silent:
+        payload["disable_notification"] = True
     return payload
 
 
@@ -87,8 +90,10 @@ class TelegramSender:
         *,
         api_base: str = DEFAULT_API_BASE,
         timeout_s: float = 60.0,
+        urgency: str = "auto",
     ) -> None:
         self._url = f"{api_base.rstrip('/')}/bot{token}/sendMessage"
+        self._urgency = urgency  # "auto": info-level alerts are silent; "none": never
         self._chat = chat
         self._secrets = secrets | {token}
         self._inflight = InFlight(timeout_s)
@@ -103,7 +108,7 @@ class TelegramSender:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
             async with self._session.post(
-                self._url, json=chat_payload(self._chat, message.html)
+                self._url, json=chat_payload(self._chat, message.html, silent=self._silent(message))
             ) as resp:
                 status = resp.status
                 try:
@@ -116,6 +121,9 @@ class TelegramSender:
             error = f"Telegram unreachable: {type(exc).__name__}: {exc}"
             return SendResult.failed(scrub(error, self._secrets))
         return interpret(status, body if isinstance(body, Mapping) else {}, self._secrets)
+
+    def _silent(self, message: RenderedAlert) -> bool:
+        return self._urgency == "auto" and message.urgency == "info"
 
     async def aclose(self) -> None:
         await self._inflight.aclose()

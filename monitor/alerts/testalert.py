@@ -1,7 +1,10 @@
 """`marginwatch test-alert`: send a test message to every destination and report each outcome.
 
 Each destination gets one attempt (no outbox, no retries); the report names destinations by
-their redacted URL only.
+their redacted URL only. `--tag T` sends to exactly the destinations an alert tagged T would
+reach: those tagged T, those whose category tags accept a T alert (`critical` hears an
+`emergency` test) and untagged ones (they hear everything). A level tag sends the test with that
+level's urgency (`[TEST EMERGENCY]`), so the phone rings as it will for the real thing.
 """
 
 from __future__ import annotations
@@ -16,24 +19,57 @@ from typing import TextIO
 
 from monitor.alerts.delivery import Destination, destinations, sender_for
 from monitor.alerts.messages import RenderedAlert
+from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent, AlertKind, Level, level_tags
 from monitor.alerts.redact import redacted_url
 from monitor.alerts.sender import SendResult
 from monitor.alerts.telegram import DEFAULT_API_BASE
 
 
-def probe_message(now: datetime | None = None) -> RenderedAlert:
+def probe_message(now: datetime | None = None, tag: str | None = None) -> RenderedAlert:
     at = (now or datetime.now(UTC)).astimezone(UTC)
     host = socket.gethostname()
+    levels = {str(level) for level in Level}
+    label = f"TEST {tag.upper()}" if tag in levels else "TEST"
     text = (
         f"This is a test alert from marginwatch on {host} at {at:%Y-%m-%d %H:%M:%S} UTC.\n"
         "If you can read it, this destination works."
     )
     return RenderedAlert(
-        subject=f"[TEST] marginwatch on {host}",
+        subject=f"[{label}] marginwatch on {host}",
         text=text,
         html=f"<b>marginwatch test alert</b>\n{html.escape(text)}",
         line=f"{at:%Y-%m-%dT%H:%M:%SZ} TEST marginwatch test alert",
     )
+
+
+def probe_intent(tag: str) -> AlertIntent:
+    """An alert tagged `tag` as routing sees it: a level (with the levels below it), `ops` or
+    `info`, else an account name or a custom tag (`digest`)."""
+    if tag in {str(level) for level in Level}:
+        tags, account = level_tags(Level(tag)), ""
+    elif tag in CATEGORY_TAGS:
+        tags, account = frozenset({tag}), ""
+    else:
+        tags, account = frozenset({tag}), tag
+    return AlertIntent(
+        alert_id=f"test/{tag}",
+        account=account,
+        kind=AlertKind.OUTBOX,
+        level=None,
+        risk=None,
+        t_ms=0,
+        tags=tags,
+    )
+
+
+def receives(dest: Destination, tag: str, digest_tag: str = "digest") -> bool:
+    """Whether `dest` would receive an alert tagged `tag` (untagged: everything). A destination
+    tagged only with the digest tag (and categories) hears the daily digest, nothing else."""
+    if not dest.tags or tag in dest.tags:
+        return True
+    if tag == digest_tag or dest.tags - CATEGORY_TAGS == {digest_tag}:
+        return False
+    return dest.accepts(probe_intent(tag))
 
 
 async def _send_one(
@@ -59,28 +95,38 @@ def run_test_alert(
     telegram_api_base: str = DEFAULT_API_BASE,
     timeout_s: float = 30.0,
     out: TextIO | None = None,
+    digest_tag: str = "digest",
 ) -> int:
-    """Send a test alert to every destination (only those tagged `tag`, if given).
+    """Send a test alert to every destination (only those an alert tagged `tag` reaches).
 
-    Prints one line per destination; returns 0 when all succeeded, 1 when any failed or a URL
-    is invalid, 2 when no destination matched.
+    Prints which destinations are tested and why, then one line per outcome; returns 0 when
+    all succeeded, 1 when any failed or a URL is invalid, 2 when no destination matched.
     """
     stream = out or sys.stdout
     dests: list[Destination] = []
     status = 0
     for url, tags in urls_with_tags:
         tag_list = list(tags)
-        if tag is not None and tag not in tag_list:
-            continue
         try:
-            dests.extend(destinations([(url, tag_list)]))
+            found = destinations([(url, tag_list)])
         except ValueError as exc:
             print(f"FAIL  {redacted_url(url)}: {exc}", file=stream)
             status = 1
+            continue
+        dests.extend(d for d in found if tag is None or receives(d, tag, digest_tag))
     if not dests and not status:
-        print(f"no destination{f' tagged {tag!r}' if tag else ''} to test", file=stream)
+        what = f" would receive an alert tagged {tag!r}" if tag else " configured"
+        print(f"no destination{what}: nothing to test", file=stream)
         return 2
-    results = asyncio.run(_send_all(dests, probe_message(), telegram_api_base, timeout_s))
+    if tag is not None:
+        print(f"an alert tagged {tag!r} reaches {len(dests)} destination(s):", file=stream)
+        for dest in dests:
+            why = "untagged: hears everything" if not dest.tags else (
+                "tags " + ", ".join(sorted(dest.tags))
+            )
+            print(f"      {dest.display} ({why})", file=stream)
+    message = probe_message(tag=tag)
+    results = asyncio.run(_send_all(dests, message, telegram_api_base, timeout_s))
     for dest, result in zip(dests, results, strict=True):
         if result.ok:
             print(f"ok    {dest.display}", file=stream)

@@ -213,7 +213,7 @@ class Daemon:
         out: list[Destination] = []
         for target in self.config.notify:
             pair = [(target.url_value(), list(target.tags))]
-            out += destinations(pair, timeout_s=target.timeout_s)
+            out += destinations(pair, timeout_s=target.timeout_s, urgency=target.urgency)
         targets: list[tuple[str, list[str]]] = list(self.config.apprise_targets())
         targets += [(url, []) for url in self.options.notify]
         return out + destinations(targets)

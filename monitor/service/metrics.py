@@ -6,7 +6,8 @@ Every metric is named `marginwatch_…`. Labels are few and bounded: `account` (
 not once per account; `marginwatch_stream_account_info` says which accounts use it), `stream`
 (an account's role for a connection: `user`, `market-um`, `market-cm`), `source` (data source
 names such as `mark:BTCUSDT`, the one label that may name a symbol), `kind`, `state`, `reason`,
-`path`, `status`, `pool`. Callers pass fixed
+`path`, `status`, `pool`, `destination` (an alert destination's outbox id: a hash of its URL,
+never the URL or any part of it). Callers pass fixed
 vocabulary (enum values, exception class names, catalogue paths), never free text; as a last
 line of defence each label keeps at most `max_values` distinct values (`max_accounts` for
 `account`, default 1000 to cover a fleet, `[http] metrics_max_accounts`; `max_sources` for
@@ -238,9 +239,22 @@ class Metrics:
         )
         self._alerts = Counter(
             f"{PREFIX}_alerts",
-            "Alert deliveries by alert kind and delivery state"
-            " (queued, delivered, failed, expired, coalesced, ...).",
-            ["account", "kind", "state"],
+            "Alert deliveries per destination by alert kind and outbox state: queued (each"
+            " delivery entering the outbox), then delivered, failed, expired or coalesced"
+            " (superseded by a newer alert of the same topic).",
+            ["destination", "account", "kind", "state"],
+            registry=r,
+        )
+        self._send_failures = Counter(
+            f"{PREFIX}_alert_send_failures",
+            "Failed or unanswered send attempts per destination (every retry counts).",
+            ["destination"],
+            registry=r,
+        )
+        self._destination_info = Gauge(
+            f"{PREFIX}_alert_destination_info",
+            "Each alert destination's id and URL scheme (always 1).",
+            ["destination", "scheme"],
             registry=r,
         )
         self._outbox = Gauge(
@@ -399,10 +413,24 @@ class Metrics:
 
     # ---- alerts and the process ---------------------------------------------------------------
 
-    def alert(self, account: str, kind: str, state: str) -> None:
-        """One alert delivery changed state (`kind`: AlertKind value; `state`: outbox state)."""
-        labels = (self._acc(account), self._label("kind", kind), self._label("state", state))
-        self._alerts.labels(*labels).inc()
+    def alert(self, destination: str, account: str, kind: str, state: str, n: int = 1) -> None:
+        """`n` deliveries to `destination` reached `state` (`kind`: AlertKind value; `state`:
+        queued, delivered, failed, expired or coalesced); `n=0` creates the series."""
+        labels = (
+            self._label("destination", destination),
+            self._acc(account),
+            self._label("kind", kind),
+            self._label("state", state),
+        )
+        self._alerts.labels(*labels).inc(n)
+
+    def send_failures(self, destination: str, n: int = 1) -> None:
+        """`n` more failed or unanswered send attempts to `destination` (0 creates it)."""
+        self._send_failures.labels(self._label("destination", destination)).inc(n)
+
+    def destination_info(self, destination: str, scheme: str) -> None:
+        labels = (self._label("destination", destination), self._label("scheme", scheme))
+        self._destination_info.labels(*labels).set(1)
 
     def set_outbox_depth(self, n: int) -> None:
         self._outbox.set(n)

@@ -22,6 +22,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,12 +33,18 @@ from monitor.binance.stream import StreamSupervisor
 from monitor.config import Config
 from monitor.feed.live import FeedHealth
 from monitor.service import logs, sdnotify
-from monitor.service.daemon import Daemon, DaemonOptions, StartupError, describe_os_error
+from monitor.service.daemon import (
+    OUTBOX_NAME,
+    Daemon,
+    DaemonOptions,
+    StartupError,
+    describe_os_error,
+)
+from monitor.service.delivery_tally import DeliveryTally
 from monitor.service.health import HealthEvaluator
 from monitor.service.heartbeat import Heartbeat, Verdict
 from monitor.service.http import HttpServer
 from monitor.service.metrics import Metrics
-from monitor.service.timeline import TimedAlert
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,8 @@ class MetricsBridge:
     Connection counters come from each stream supervisor's own `StreamStats`, once per
     connection (a market connection shared by several accounts is counted once); resyncs from
     each account's applied snapshots (the start-up snapshot included, as `startup`); REST
-    requests and the used request weight from the REST clients' `on_request` callback.
+    requests and the used request weight from the REST clients' `on_request` callback; alert
+    deliveries per destination from the outbox's own records (`delivery_tally`).
     """
 
     def __init__(self, daemon: Daemon, metrics: Metrics) -> None:
@@ -88,10 +96,12 @@ class MetricsBridge:
         self._errors: dict[tuple[str, str], int] = {}
         self._resyncs: dict[tuple[str, str], int] = {}
         self.last_tick = time.monotonic()
-
-    def on_alert(self, timed: TimedAlert) -> None:
-        intent = timed.intent
-        self.metrics.alert(intent.account, intent.kind.value, "queued")
+        #: Alert deliveries come from what the outbox recorded (its history is the baseline).
+        self.deliveries = (
+            DeliveryTally(Path(daemon.config.state.dir) / OUTBOX_NAME)
+            if daemon.options.deliver
+            else None
+        )
 
     def on_health(self, account: str, event: FeedHealth) -> None:
         # Stream lifecycle reaches every account sharing a connection: counted per connection
@@ -159,6 +169,7 @@ class MetricsBridge:
                 self._errors[key] = count
         self._connection_counters(connections)
         outbox, worker = self.daemon.outbox, self.daemon.worker
+        self._deliveries()
         if outbox is not None:
             m.set_outbox_depth(outbox.queued())
             if worker is not None:
@@ -166,6 +177,25 @@ class MetricsBridge:
                 m.observe_delivery(
                     outbox.write_failures, outbox.held, stats.unknown, stats.possible_duplicates
                 )
+
+    def _deliveries(self) -> None:
+        """Alert deliveries per destination, as the outbox recorded them since the last tick."""
+        m, worker = self.metrics, self.daemon.worker
+        if worker is not None:
+            for dest in worker.destinations:  # every destination's series from the start
+                m.destination_info(dest.dest_id, dest.scheme)
+                m.send_failures(dest.dest_id, 0)
+        if self.deliveries is None:
+            return
+        new = self.deliveries.new()
+        for (dest_id, account, kind, state), n in sorted(new.alerts.items()):
+            m.alert(dest_id, account, kind, state, n)
+        for dest_id, n in sorted(new.send_failures.items()):
+            m.send_failures(dest_id, n)
+
+    def close(self) -> None:
+        if self.deliveries is not None:
+            self.deliveries.close()
 
     def _connection_counters(self, connections: dict[str, StreamSupervisor]) -> None:
         """Each connection's counters once; a rebuilt supervisor (feed restart) counts anew."""
@@ -223,7 +253,6 @@ async def serve(
         raise StartupError(f"cannot write the recording: {describe_os_error(exc)}") from None
     metrics = Metrics(max_accounts=config.http.metrics_max_accounts)
     bridge = MetricsBridge(daemon, metrics)
-    daemon.alert_hooks.append(bridge.on_alert)
     daemon.on_health = bridge.on_health
     daemon.tick_hooks.append(bridge.tick)
     daemon.latency_hook = metrics.tick_latency
@@ -301,6 +330,7 @@ async def serve(
             await server.stop()
         for sig in handled:
             loop.remove_signal_handler(sig)
+        bridge.close()
     log.info("stopped")
     return 0
 

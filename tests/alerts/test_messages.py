@@ -80,6 +80,7 @@ HEAVY = HeavyFigures(
     nearest_underlying="ETH",
     nearest_distance=-0.051,
     liquidation_prices={("BTCUSDT", "LONG"): 58_123.4, ("ETHUSDT", "SHORT"): 4_012.5},
+    marks={"BTCUSDT": 62_500.0, "ETHUSDT": 3_700.0},
     deposit=("USDT", 1240.0),
     cut=("BTCUSDT", 0.30),
 )
@@ -94,7 +95,11 @@ def test_full_futures_alert() -> None:
     assert "Equity 12,345.67 USDT · maintenance margin 10,777.00 USDT" in text
     assert "Liquidation at a uniform move of −8.2 % or +31.0 %" in text
     assert "Nearest single underlying: ETH −5.1 %" in text
-    assert "Liquidation prices: BTCUSDT LONG 58,123.40; ETHUSDT SHORT 4,012.50" in text
+    # nearest to its mark first: ETH is 8.4 % away, BTC 7.0 %
+    assert (
+        "Liquidation: BTCUSDT LONG liq 58,123 (mark 62,500, −7.0 %);"
+        " ETHUSDT SHORT liq 4,012 (mark 3,700, +8.4 %)"
+    ) in text
     assert "deposit 1,240.00 USDT to return to 50 %" in text
     assert "cut BTCUSDT by 30 %" in text
     assert "2025-01-02 15:03:04 CET (2025-01-02 14:03:04 UTC)" in text
@@ -103,6 +108,56 @@ def test_full_futures_alert() -> None:
     assert top.startswith("BTCUSDT LONG MM 5,000.00 USDT (46 %); ETHUSDT SHORT")
     assert "XRPUSDT" not in top
     assert "\n" not in out.line and out.line.startswith("2025-01-02T14:03:04Z CRITICAL main")
+    # the action comes right after the headline, before any figure, in every rendering
+    lines = text.splitlines()
+    assert lines[1] == (
+        "To restore safety: deposit 1,240.00 USDT to return to 50 % or cut BTCUSDT by 30 %"
+    )
+    assert html.unescape(out.html).splitlines()[1] == lines[1]
+    assert out.line.index("deposit 1,240.00 USDT") < out.line.index("BTCUSDT LONG liq 58,123")
+    assert "(mark 62,500, −7.0 %)" in out.line and "(mark 3,700, +8.4 %)" in out.line
+
+
+def test_time_zone_shown_once_when_local_is_utc() -> None:
+    for zone in (ZoneInfo("UTC"), ZoneInfo("Etc/UTC")):
+        text = render(intent(), None, None, zone).text
+        assert "2025-01-02 14:03:04 UTC · alert" in text
+        assert "(2025-01-02 14:03:04 UTC)" not in text and text.count("UTC") == 1
+
+
+def test_many_positions_fit_telegram_with_action_first() -> None:
+    prices = {(f"COIN{i:03d}USDT", "LONG"): 100.0 + i for i in range(400)}
+    marks = {sym: 150.0 + i for i, (sym, _) in enumerate(prices)}
+    heavy = HeavyFigures(
+        liquidation_prices=prices, marks=marks, deposit=("USDT", 5000.0), target_risk=0.5
+    )
+    out = render(intent(detail="x" * 3000), futures_snapshot(), heavy, ZoneInfo("Asia/Tokyo"))
+    assert _utf16(out.html) <= TELEGRAM_MAX
+    shown = html.unescape(out.html).splitlines()
+    assert shown[1] == "To restore safety: deposit 5,000.00 USDT to return to 50 %"
+    assert shown[-1].endswith(f"alert {intent().alert_id}")
+    assert "liq" in out.text and "(mark " in out.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "urgency"),
+    [
+        (AlertKind.LEVEL, Level.EMERGENCY, "emergency"),
+        (AlertKind.REPEAT, Level.EMERGENCY, "emergency"),
+        (AlertKind.LEVEL, Level.CRITICAL, "critical"),
+        (AlertKind.DEESCALATION, Level.WARNING, "warning"),
+        (AlertKind.ALL_CLEAR, None, "success"),
+        (AlertKind.RESTORED, None, "success"),
+        (AlertKind.EXCHANGE, None, "info"),
+        (AlertKind.DIGEST, None, "info"),
+    ],
+)
+def test_urgency_survives_as_the_subject_label(
+    kind: AlertKind, level: Level | None, urgency: str
+) -> None:
+    out = render(intent(kind, level, peak=Level.CRITICAL, topic="accountStatus:NORMAL"), None)
+    stored = RenderedAlert(out.subject, out.text, out.html, out.line)  # what the outbox keeps
+    assert stored.urgency == urgency
 
 
 def test_portfolio_margin_shows_unimmr_and_ranks_legs_in_usd() -> None:

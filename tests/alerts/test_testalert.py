@@ -54,7 +54,7 @@ async def test_tag_selects_destinations(http_sink: HttpSink) -> None:
     assert await asyncio.to_thread(run_test_alert, urls, "critical", out=out) == 0
     assert [p.path for p in http_sink.posts] == ["/b"]
     assert await asyncio.to_thread(run_test_alert, urls, "nobody", out=out) == 2
-    assert "no destination tagged 'nobody' to test" in out.getvalue()
+    assert "no destination would receive an alert tagged 'nobody'" in out.getvalue()
 
 
 def test_probe_message_names_time_and_host() -> None:

@@ -182,3 +182,127 @@ async def test_metrics_match_what_happened(tmp_path: Path) -> None:
         assert await asyncio.wait_for(task, 15) == 0
         await fake.stop()
         await sink.stop()
+
+
+def _delivery_config(tmp: Path, rest: str, ws: str, good: str, bad: str) -> Path:
+    path = tmp / "marginwatch.toml"
+    path.write_text(
+        f"""
+[[accounts]]
+name = "a"
+environment = "custom"
+rest = "{rest}"
+ws = "{ws}"
+api_key = "{API_KEY}"
+api_secret = "{API_SECRET}"
+
+[[notify]]
+url = "{good}"
+
+[[notify]]
+url = "{bad}"
+
+[alerts]
+levels = [0.0001, 0.0002, 0.0003]
+hysteresis = 0.00005
+repeat_s = 3600
+dwell_s = 0
+
+[http]
+listen = "127.0.0.1:{free_port()}"
+
+[state]
+dir = "{tmp / 'state'}"
+""",
+        encoding="utf-8",
+    )
+    os.chmod(path, 0o600)
+    return path
+
+
+async def test_alert_metrics_per_destination(tmp_path: Path) -> None:
+    """An emergency alert goes to a working destination and to one answering 500: the scrape
+    counts it queued and delivered on the first, queued and retried (not delivered) on the
+    second, each under the destination's outbox id — never its URL."""
+    fake = FakeExchange.from_file(
+        examples.path("usdm"), speed=50.0, api_key=API_KEY, api_secret=API_SECRET
+    )
+    good, bad = HttpSink(), HttpSink(script=[(500, "down")] * 1000)
+    for sink in (good, bad):
+        await sink.start()
+    await fake.start()
+    stop = asyncio.Event()
+    ready: list[tuple[Daemon, HttpServer]] = []
+    good_url, bad_url = good.json_url("secret-good-path"), bad.json_url("secret-bad-path")
+    config = load_config(
+        _delivery_config(tmp_path, fake.rest_url, fake.ws_url, good_url, bad_url)
+    )
+    task = asyncio.create_task(
+        serve(config, DaemonOptions(live=QUIET), stop=stop,
+              on_ready=lambda d, s: ready.append((d, s)))
+    )
+    try:
+        await until(lambda: bool(ready), "the daemon to start")
+        daemon, server = ready[0]
+        await until(lambda: bool(good.posts) and len(bad.posts) >= 2, "deliveries and a retry")
+        worker, outbox = daemon.worker, daemon.outbox
+        assert worker is not None and outbox is not None
+        ids = {d.display: d.dest_id for d in worker.destinations}
+        good_id = next(i for d, i in ids.items() if f":{good.port}/" in d)
+        bad_id = next(i for d, i in ids.items() if f":{bad.port}/" in d)
+        await asyncio.sleep(2.5)  # two ticks of the daemon's clock
+
+        def recorded() -> tuple[Counter[tuple[str, str, str]], Counter[str]]:
+            """The outbox's own records: the truth the scrape must repeat."""
+            assert outbox is not None
+            records: Counter[tuple[str, str, str]] = Counter()
+            attempts: Counter[str] = Counter()
+            for alert_id in outbox.alert_ids():
+                kind = alert_id.split("/")[1]
+                for dest_id, (state, tries, _) in outbox.deliveries(alert_id).items():
+                    records[(dest_id, kind, "queued")] += 1
+                    if state != "queued":
+                        records[(dest_id, kind, str(state))] += 1
+                    attempts[dest_id] += tries - (1 if state == "delivered" else 0)
+            return records, attempts
+
+        records, before = recorded()
+        async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{server.bound_port}/metrics"
+        ) as resp:
+            text = await resp.text()
+        _, after = recorded()  # the failing destination keeps retrying meanwhile
+        samples = _parse(text)
+        assert "secret-good-path" not in text and "secret-bad-path" not in text
+        assert f"127.0.0.1:{good.port}" not in text and f"127.0.0.1:{bad.port}" not in text
+
+        family = samples["marginwatch_alerts_total"]
+        counted = Counter(
+            {(lab["destination"], lab["kind"], lab["state"]): int(v) for lab, v in family}
+        )
+        assert +counted == +records
+        assert {lab["destination"] for lab, _ in family} == {good_id, bad_id}
+        assert all(lab["account"] == "a" for lab, _ in family)
+        level = {"account": "a", "kind": "level"}
+        assert _one(samples, "marginwatch_alerts_total", destination=good_id, state="queued",
+                    **level) >= 1
+        assert _one(samples, "marginwatch_alerts_total", destination=good_id,
+                    state="delivered", **level) == _one(
+            samples, "marginwatch_alerts_total", destination=good_id, state="queued", **level)
+        assert not [lab for lab, _ in family
+                    if lab["destination"] == bad_id and lab["state"] == "delivered"]
+        assert _one(samples, "marginwatch_alerts_total", destination=bad_id, state="queued",
+                    **level) >= 1
+        assert _one(samples, "marginwatch_alert_send_failures_total",
+                    destination=good_id) == 0
+        bad_failures = _one(samples, "marginwatch_alert_send_failures_total", destination=bad_id)
+        assert before[bad_id] - 1 <= bad_failures <= after[bad_id]  # a tick may lag one retry
+        assert bad_failures >= 1 and after[bad_id] <= len(bad.posts)
+        assert _one(samples, "marginwatch_alert_destination_info", destination=bad_id,
+                    scheme="json") == 1
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0
+        await fake.stop()
+        for sink in (good, bad):
+            await sink.stop()

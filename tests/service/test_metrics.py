@@ -79,8 +79,9 @@ def test_counters_and_gauges() -> None:
     m.resync("a", "gap")
     m.rest_request("a", "/fapi/v2/account?timestamp=1&signature=abc", 200)
     m.rest_request("a", "/fapi/v2/account", None)
-    m.alert("a", "level", "queued")
-    m.alert("a", "level", "delivered")
+    m.alert("0123abcd", "a", "level", "queued")
+    m.alert("0123abcd", "a", "level", "delivered")
+    m.send_failures("0123abcd", 2)
     m.set_outbox_depth(3)
     m.set_data_age("a", "mark:BTCUSDT", 0.25)
     m.set_up("a", True)
@@ -103,7 +104,9 @@ def test_counters_and_gauges() -> None:
     assert value(m, "marginwatch_rest_requests_total", **path, status="200") == 1
     assert value(m, "marginwatch_rest_requests_total", **path, status="error") == 1
     for state in ("queued", "delivered"):
-        assert value(m, "marginwatch_alerts_total", account="a", kind="level", state=state) == 1
+        labels = {"destination": "0123abcd", "account": "a", "kind": "level", "state": state}
+        assert value(m, "marginwatch_alerts_total", **labels) == 1
+    assert value(m, "marginwatch_alert_send_failures_total", destination="0123abcd") == 2
     assert value(m, "marginwatch_outbox_depth") == 3
     assert value(m, "marginwatch_data_age_seconds", account="a", source="mark:BTCUSDT") == 0.25
     assert value(m, "marginwatch_up", account="a") == 1
