@@ -186,3 +186,80 @@ def test_check_config_reports_field_paths(
     assert "accounts[0].api_key_env: environment variable MW_TEST_KEY is not set" in (
         capsys.readouterr().out
     )
+
+
+# ---- one recording resolver, descriptions and defaults in --help ---------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_calc_and_replay_take_bundled_example_names(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    by_name = _calc_json(capsys, name)
+    by_path = _calc_json(capsys, str(example_path(name)))
+    assert by_name["risk"] == by_path["risk"] and by_name["positions"] == by_path["positions"]
+    assert main(["replay", name, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["kind"] == "summary" and summary["risk"] == by_path["risk"]
+
+
+def test_a_file_named_like_an_example_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.cli import resolve_recording
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_recording("usdm") == str(example_path("usdm"))
+    assert resolve_recording(None) == str(example_path("portfolio_margin"))
+    (tmp_path / "usdm").write_text("")
+    assert resolve_recording("usdm") == "usdm"
+    assert resolve_recording("no-such-file.jsonl") == "no-such-file.jsonl"
+
+
+def _subcommands() -> list[str]:
+    import argparse
+
+    from monitor.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_has_a_description_and_shows_its_defaults(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    import argparse
+
+    from monitor.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    # usage, a blank line, then a description paragraph (not straight to the arguments)
+    description = text.split("\n\n")[1]
+    assert not description.startswith(("positional arguments", "options"))
+    assert len(description.split()) >= 8
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        if "default:" in (action.help or ""):  # said in words ("default: none")
+            continue
+        if action.nargs != 0 and action.default not in (None, argparse.SUPPRESS):
+            flat = " ".join(text.split())
+            assert f"default: {action.default}" in flat, (command, action.dest)
+
+
+def test_calc_text_gives_every_figure_its_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calc", "usdm"]) == 0
+    usdm = capsys.readouterr().out
+    assert "risk 27.06 % (isolated SOLUSDT LONG) · margin ratio 4.47 % (USDT cross pool)" in usdm
+    assert "2,728.549750 USDC" in usdm and "max withdrawable 9,440.0181 USDT" in usdm
+    assert main(["calc", "coinm"]) == 0
+    coinm = capsys.readouterr().out
+    perp = next(line for line in coinm.splitlines() if line.startswith("BTCUSD_PERP"))
+    # quantity in contracts, prices in USD, uPnL and MM in the settle coin
+    assert "2,000.0000 contracts" in perp and "96,410.7000 USD" in perp
+    assert perp.split()[-4:] == ["0.0505", "BTC", "0.0083", "BTC"]
+    assert "max withdrawable 0.8417 BTC" in coinm

@@ -10,7 +10,9 @@ of risk with the levels and alerts, and HTML/Markdown summaries.
 
 Time is compressed: the recording plays `speed` times faster than it was recorded, and the
 alert policy's timings (dwell, emergency repeat, rapid-rise window) and the feed's pollers are
-scaled by the same factor, so the alerts are those of the original timeline.
+scaled by the same factor, so the alerts are those of the original timeline. The recorded
+session keeps the compressed clock: `marginwatch replay FILE --time-scale SPEED` (the command
+the demo prints) replays it with the same policy timings (`demo_policy`) and the same alerts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +45,10 @@ DEMO_KEY = "demo-api-key"
 DEMO_SECRET = "demo-api-secret"
 
 
+#: The policy's blindness limit never drops under this, however compressed time is (ms).
+MIN_STALE_AFTER_MS = 5_000
+
+
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     alerts: int
@@ -50,6 +57,10 @@ class DemoResult:
     report_md: Path
     report_html: Path
     report_png: Path
+    #: `alert_id` of every alert of the report, in order.
+    alert_ids: tuple[str, ...] = ()
+    #: The replay command printed for the recorded session (reproduces `alert_ids`).
+    replay_command: str = ""
 
 
 class _Receiver:
@@ -80,6 +91,7 @@ class _Receiver:
 
 
 def _config_text(fake: FakeExchange, receiver: int, state: Path, http_port: int, k: float) -> str:
+    policy = demo_policy(k)
     return f"""
 [[accounts]]
 name = "demo-pm"
@@ -91,10 +103,10 @@ api_key = "{DEMO_KEY}"
 api_secret = "{DEMO_SECRET}"
 
 [alerts]
-dwell_s = {5.0 / k}
-repeat_s = {60.0 / k}
-rapid_window_s = {600.0 / k}
-stale_after_s = 5
+dwell_s = {policy.dwell_ms / 1000}
+repeat_s = {policy.repeat_ms / 1000}
+rapid_window_s = {policy.rapid_window_ms / 1000}
+stale_after_s = {policy.stale_after_ms / 1000}
 
 [[notify]]
 url = "json://127.0.0.1:{receiver}/alerts"
@@ -181,25 +193,44 @@ def _report(recording: Path, out_dir: Path, speed: float, delivered: int,
     from monitor.service.report import write_report
 
     meta, lines = read_recording(recording)
-    timeline = AlertTimeline(meta, config=_scaled_policy(speed), with_figures=True)
+    timeline = AlertTimeline(meta, config=demo_policy(speed), with_figures=True)
     timeline.run(lines)
     files = write_report(timeline, out_dir, title="marginwatch demo", source=str(recording))
+    command = replay_command(recording, speed)
     print(
         f"\n{len(timeline.alerts)} alert(s) in the recorded session, {delivered} delivered to "
         f"the loopback webhook.\nreport: {files.md}\n        {files.html}\n        {files.png}\n"
-        f"recording: {recording} (replay it: marginwatch replay {recording})",
+        f"recording: {recording}\nreplay it (same policy timings, same alerts): {command}",
         file=stream,
     )
-    return DemoResult(len(timeline.alerts), delivered, recording, files.md, files.html, files.png)
+    return DemoResult(
+        len(timeline.alerts),
+        delivered,
+        recording,
+        files.md,
+        files.html,
+        files.png,
+        tuple(a.intent.alert_id for a in timeline.alerts),
+        command,
+    )
 
 
-def _scaled_policy(speed: float) -> PolicyConfig:
-    """The policy the demo's daemon runs: the default timings divided by `speed`."""
+def replay_command(recording: Path, speed: float) -> str:
+    """The `marginwatch replay` command that reproduces the demo's alerts from its recording."""
+    return f"marginwatch replay {shlex.quote(str(recording))} --time-scale {speed:g}"
+
+
+def demo_policy(speed: float) -> PolicyConfig:
+    """The policy of a session recorded with time compressed `speed`-fold (the demo's daemon,
+    its report, and `replay --time-scale`): the default timings divided by `speed`, blindness
+    after no less than MIN_STALE_AFTER_MS."""
+    if not speed > 0:
+        raise ValueError(f"time scale must be > 0, not {speed}")
     base = PolicyConfig()
     return PolicyConfig(
         dwell_ms=int(base.dwell_ms / speed),
         repeat_ms=int(base.repeat_ms / speed),
         rapid_window_ms=int(base.rapid_window_ms / speed),
-        stale_after_ms=5_000,
+        stale_after_ms=max(MIN_STALE_AFTER_MS, int(base.stale_after_ms / speed)),
     )
 

@@ -4,7 +4,10 @@
 book) and writes `risk.png`, `report.md` and `report.html` into `out_dir`. The chart shows risk
 in % on the recording's own clock, the alert levels as dashed lines (with uniMMR in Portfolio
 Margin), liquidation at 100 %, every alert as a marker coloured by level, and shaded spans where
-the monitor was blind. The output depends only on the timeline: no wall-clock time, no
+the monitor was blind; alerts close in time share one label, placed where it overlaps no other
+label nor the legend. Under it, sharing the time axis, a price panel shows how the marks of the
+underlyings that drive the risk moved (% since the start; the legend gives first → last price).
+The output depends only on the timeline: no wall-clock time, no
 matplotlib version stamp, the default matplotlib style whatever the local matplotlibrc says.
 """
 
@@ -26,18 +29,21 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Annotation, Text
+from matplotlib.transforms import Bbox
 
 from monitor.alerts.messages import summary
 from monitor.alerts.policy import AlertKind, Level
-from monitor.calc import build_report, format_table
-from monitor.engine.model import PM_LIQUIDATION_UNIMMR, Mode
+from monitor.calc import build_report, format_table, risk_text
+from monitor.engine.model import PM_LIQUIDATION_UNIMMR, ContractKind, Mode
 from monitor.service.timeline import AlertTimeline, TimedAlert
 
 PNG_NAME = "risk.png"
 MD_NAME = "report.md"
 HTML_NAME = "report.html"
-#: Chart size: 12 × 6 inches at 100 dpi = 1200 × 600 px.
-FIG_INCHES = (12.0, 6.0)
+#: Chart size: 12 × 8 inches at 100 dpi = 1200 × 800 px: the risk panel over the price panel.
+FIG_INCHES = (12.0, 8.0)
+RISK_PRICE_HEIGHTS = (3.0, 1.4)
 DPI = 100
 #: The y axis stops here (in %); higher risk is drawn at the edge and noted as off scale.
 Y_CEILING = 200.0
@@ -61,9 +67,17 @@ _MARKERS = {
     AlertKind.RESTORED: "P",
     AlertKind.DRIFT: "d",
     AlertKind.EXCHANGE: "s",
+    AlertKind.DIGEST: ".",
 }
-#: Vertical offsets (points) of marker labels, cycled so neighbours do not overprint.
-_LABEL_OFFSETS = (10, -16, 22, -28)
+#: Vertical offsets (points) tried in turn for an alert group's label until it overlaps nothing.
+_LABEL_OFFSETS = (14, -14, 28, -28, 42, -42, 56, -56, 70, -70, 84, 98, 112)
+#: Clearance (px) kept around each label's text: its white box reaches this far.
+LABEL_PAD_PX = 3.0
+#: Alerts closer than this fraction of the time axis share one label.
+GROUP_WINDOW = 0.035
+#: A group label lists up to this many alerts, else "first … last (n alerts)".
+GROUP_LABEL_MAX = 2
+PRICE_COLOURS = ("#e08a00", "#6a3d9a", "#1b9e77", "#d95f02", "#7570b3", "#66a61e")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +322,7 @@ def _final_text(final: dict[str, Any] | None) -> str:
     else:
         native = f"margin ratio {final['margin_ratio'] * 100:.2f} %"
     return (
-        f"risk {final['risk'] * 100:.2f} % · {native} · equity {final['equity']:,.2f} {unit}"
+        f"{risk_text(final)} · {native} · equity {final['equity']:,.2f} {unit}"
         f" · maintenance margin {final['maint_margin']:,.2f} {unit} · status {final['status']}"
     )
 
@@ -423,12 +437,25 @@ def _unix_epoch() -> float:
     return float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
 
 
+def chart_figure(timeline: AlertTimeline, *, tz: tzinfo = UTC) -> Figure:
+    """The chart of `risk.png` as a drawn matplotlib figure (axes: risk, prices)."""
+    return _figure(timeline, _summarise(timeline, None, None, tz), tz)
+
+
 def _chart(timeline: AlertTimeline, info: _Summary, tz: tzinfo, path: Path) -> None:
+    with matplotlib.style.context("default"):
+        fig = _figure(timeline, info, tz)
+        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+
+
+def _figure(timeline: AlertTimeline, info: _Summary, tz: tzinfo) -> Figure:
     with matplotlib.style.context("default"):
         fig = Figure(figsize=FIG_INCHES, dpi=DPI)
         FigureCanvasAgg(fig)
-        fig.subplots_adjust(left=0.065, right=0.80, top=0.92, bottom=0.1)
-        ax = fig.add_subplot()
+        fig.subplots_adjust(left=0.065, right=0.815, top=0.95, bottom=0.07, hspace=0.08)
+        ax, prices_ax = fig.subplots(
+            2, 1, sharex=True, gridspec_kw={"height_ratios": RISK_PRICE_HEIGHTS}
+        )
         epoch = _unix_epoch()
         start, end = info.start_ms, max(info.end_ms, info.start_ms + 1000)
         peak = 0.0 if info.peak is None else info.peak[1] * 100
@@ -436,16 +463,16 @@ def _chart(timeline: AlertTimeline, info: _Summary, tz: tzinfo, path: Path) -> N
         handles = _draw_risk(ax, timeline, epoch)
         _draw_levels(ax, timeline, info.pm)
         handles += _draw_blind(ax, info.blind, epoch)
-        handles += _draw_alerts(ax, timeline.alerts, epoch, top)
+        handles += _draw_alert_markers(ax, timeline.alerts, epoch, top)
         ax.set_xlim(epoch + start / _DAY_MS, epoch + end / _DAY_MS)
         ax.set_ylim(0.0, top)
         locator = mdates.AutoDateLocator(tz=tz)  # type: ignore[no-untyped-call]
         formatter = mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
             locator, tz=tz, formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]
         )
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(formatter)
-        ax.set_xlabel(f"time ({info.tz_name})")
+        prices_ax.xaxis.set_major_locator(locator)
+        prices_ax.xaxis.set_major_formatter(formatter)
+        prices_ax.set_xlabel(f"time ({info.tz_name})")
         ax.set_ylabel("risk (%) — 100 % = liquidation")
         ax.grid(True, alpha=0.3)
         ax.set_title(f"{info.account} · {info.mode} — risk over time", parse_math=False)
@@ -471,15 +498,15 @@ def _chart(timeline: AlertTimeline, info: _Summary, tz: tzinfo, path: Path) -> N
                 fontsize=9,
                 bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
             )
-        ax.legend(
-            handles=handles,
-            loc="lower left",
-            bbox_to_anchor=(1.01, 0.0),
-            fontsize=8,
-            frameon=False,
-            borderaxespad=0.0,
-        )
-        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+        _draw_prices(prices_ax, timeline, epoch)
+        legend = ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+        legend.set_zorder(9)
+        # pin where "best" put it (with the data only), so the labels placed next cannot move it
+        box = legend.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+        legend.set_loc(tuple(ax.transAxes.inverted().transform((box.x0, box.y0))))
+        _label_alerts(fig, ax, timeline.alerts, epoch, top, avoid=[legend])
+        fig.canvas.draw()
+        return fig
 
 
 def _draw_risk(ax: Axes, timeline: AlertTimeline, epoch: float) -> list[Artist]:
@@ -512,7 +539,7 @@ def _draw_levels(ax: Axes, timeline: AlertTimeline, pm: bool) -> None:
             y,
             f"{level} {y:g} %{native}",
             transform=trans,
-            va="center",
+            va="top" if level is Level.EMERGENCY else "center",
             fontsize=8,
             color=LEVEL_COLOURS[level],
             clip_on=False,
@@ -544,6 +571,69 @@ def _draw_blind(ax: Axes, spans: list[tuple[int, int]], epoch: float) -> list[Ar
     return [Patch(color="#9a9a9a", alpha=0.25, label="monitor blind")] if spans else []
 
 
+def price_series(timeline: AlertTimeline) -> dict[str, list[tuple[int, float]]]:
+    """Per underlying, its recorded (t, mark) samples (the timeline's `prices`)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for t, marks in timeline.prices:
+        for underlying, mark in marks:
+            series.setdefault(underlying, []).append((t, mark))
+    return series
+
+
+def _draw_prices(ax: Axes, timeline: AlertTimeline, epoch: float) -> None:
+    """The underlyings' marks as % change since their first sample, one line each."""
+    series = price_series(timeline)
+    ax.axhline(0.0, color="#888888", lw=0.8)
+    for n, (underlying, samples) in enumerate(sorted(series.items())):
+        first, last = samples[0][1], samples[-1][1]
+        if first <= 0.0:
+            continue
+        xs = [epoch + t / _DAY_MS for t, _ in samples]
+        ys = [(mark / first - 1.0) * 100 for _, mark in samples]
+        ax.plot(
+            xs,
+            ys,
+            color=PRICE_COLOURS[n % len(PRICE_COLOURS)],
+            lw=1.2,
+            drawstyle="steps-post",
+            label=f"{underlying} {_price(first)} → {_price(last)} "
+            f"{_price_unit(timeline, underlying)}",
+        )
+    ax.set_ylabel("mark vs start (%)")
+    ax.grid(True, alpha=0.3)
+    if series:
+        ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no mark prices in this recording",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color=OTHER_COLOUR,
+        )
+
+
+def _price_unit(timeline: AlertTimeline, underlying: str) -> str:
+    """The unit of an underlying's recorded mark: its held linear contract's quote, else USD."""
+    book = timeline.replay.book
+    if book is None:
+        return "USD"
+    state = book.state
+    held = {pos.symbol for pos in state.positions.values()}
+    quotes = sorted(
+        c.settle_asset
+        for c in state.contracts.values()
+        if c.symbol in held and c.base_asset == underlying and c.kind is ContractKind.LINEAR
+    )
+    return quotes[0] if quotes else "USD"
+
+
+def _price(mark: float) -> str:
+    return f"{mark:,.0f}" if mark >= 1000 else f"{mark:,.4g}"
+
+
 def _colour(alert: TimedAlert) -> str:
     intent = alert.intent
     if intent.kind is AlertKind.ALL_CLEAR:
@@ -553,36 +643,28 @@ def _colour(alert: TimedAlert) -> str:
     return LEVEL_COLOURS[intent.level]
 
 
-def _draw_alerts(ax: Axes, alerts: list[TimedAlert], epoch: float, top: float) -> list[Artist]:
-    """A marker per alert at its time and risk, coloured by level, with a short label."""
+def _alert_y(alert: TimedAlert, top: float) -> float:
+    risk = alert.intent.risk
+    return 2.0 if risk is None else min(risk * 100, top - 3.0)
+
+
+def _draw_alert_markers(
+    ax: Axes, alerts: list[TimedAlert], epoch: float, top: float
+) -> list[Artist]:
+    """A marker per alert at its time and risk, coloured by level (labels come later)."""
     used: dict[str, str] = {}
-    for n, alert in enumerate(alerts):
+    for alert in alerts:
         intent = alert.intent
-        x = epoch + intent.t_ms / _DAY_MS
-        y = 2.0 if intent.risk is None else min(intent.risk * 100, top - 3.0)
         colour = _colour(alert)
         ax.scatter(
-            [x],
-            [y],
+            [epoch + intent.t_ms / _DAY_MS],
+            [_alert_y(alert, top)],
             s=55,
             marker=_MARKERS.get(intent.kind, "o"),
             color=colour,
             edgecolors="black",
             linewidths=0.6,
             zorder=7,
-        )
-        ax.annotate(
-            marker_label(alert),
-            (x, y),
-            xytext=(0, _LABEL_OFFSETS[n % len(_LABEL_OFFSETS)]),
-            textcoords="offset points",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color=colour,
-            zorder=6,
-            parse_math=False,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
         )
         if intent.kind is AlertKind.ALL_CLEAR:
             used.setdefault("all clear", colour)
@@ -605,3 +687,83 @@ def _draw_alerts(ax: Axes, alerts: list[TimedAlert], epoch: float, top: float) -
         for name in order
         if name in used
     ]
+
+
+def alert_groups(alerts: list[TimedAlert], window_ms: int) -> list[list[TimedAlert]]:
+    """Alerts in time order, grouped while each is within `window_ms` of the previous one."""
+    groups: list[list[TimedAlert]] = []
+    for alert in sorted(alerts, key=lambda a: a.intent.t_ms):
+        if groups and alert.intent.t_ms - groups[-1][-1].intent.t_ms <= window_ms:
+            groups[-1].append(alert)
+        else:
+            groups.append([alert])
+    return groups
+
+
+def group_label(group: list[TimedAlert]) -> str:
+    """One label for a group of close alerts: each short label, or first … last (n alerts)."""
+    names = [marker_label(a) for a in group]
+    if len(names) <= GROUP_LABEL_MAX:
+        return " · ".join(names)
+    return f"{names[0]} … {names[-1]} ({len(names)} alerts)"
+
+
+def _label_alerts(
+    fig: Figure,
+    ax: Axes,
+    alerts: list[TimedAlert],
+    epoch: float,
+    top: float,
+    avoid: list[Artist],
+) -> None:
+    """One label per group of alerts close in time, placed where it overlaps no other label,
+    the legend, nor leaves the axes (tried above, then below, further and further out)."""
+    if not alerts:
+        return
+    left, right = ax.get_xlim()
+    span_ms = max(1.0, (right - left) * _DAY_MS)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    taken = [artist.get_window_extent(renderer) for artist in avoid]
+    for alert in alerts:  # the markers themselves
+        px, py = ax.transData.transform((epoch + alert.intent.t_ms / _DAY_MS, _alert_y(alert, top)))
+        taken.append(Bbox.from_extents(px - 6, py - 6, px + 6, py + 6))
+    for group in alert_groups(alerts, int(span_ms * GROUP_WINDOW)):
+        ts = [a.intent.t_ms for a in group]
+        x = epoch + (min(ts) + max(ts)) / 2 / _DAY_MS
+        ys = [_alert_y(a, top) for a in group]
+        worst = max(group, key=lambda a: -1 if a.intent.level is None else list(Level).index(
+            a.intent.level))
+        label = ax.annotate(
+            group_label(group),
+            (x, max(ys)),
+            xytext=(0, 0),
+            textcoords="offset points",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=_colour(worst),
+            zorder=8,
+            parse_math=False,
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.6, "shrinkA": 0,
+                        "shrinkB": 4},
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
+        for dy in _LABEL_OFFSETS:
+            anchor = max(ys) if dy > 0 else min(ys)
+            label.xy = (x, anchor)
+            label.set_position((0, dy))
+            box = _text_box(label, renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and (
+                box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(other) for other in taken):
+                break
+        taken.append(_text_box(label, renderer))
+
+
+def _text_box(label: Text, renderer: Any) -> Bbox:
+    """Where a label's text and its white box are (in pixels), without its leader line."""
+    if isinstance(label, Annotation):
+        label.update_positions(renderer)  # places the text at its offset from the point
+    return Text.get_window_extent(label, renderer).padded(LABEL_PAD_PX)

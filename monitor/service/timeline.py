@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from monitor.alerts import policy as pol
 from monitor.alerts.messages import HeavyFigures
 from monitor.binance.user_events import ExchangeSignal
-from monitor.engine.model import Mode
+from monitor.engine.model import ContractKind, Mode
 from monitor.engine.risk import RiskSnapshot
 from monitor.feed.recording import Line, Meta, WsLine
 from monitor.feed.replay import Replay
 from monitor.service.figures import heavy_figures
 
 TICK_MS = 1_000
+#: At most this many price samples are kept; past it every other one is dropped (reports).
+MAX_PRICE_SAMPLES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,9 @@ class AlertTimeline:
     policy: pol.AlertPolicy = field(init=False)
     alerts: list[TimedAlert] = field(default_factory=list)
     risks: list[tuple[int, float]] = field(default_factory=list)
+    #: With `record_risks`: (t, ((underlying, mark), ...)) next to each risk sample, one mark
+    #: per held underlying (its linear contract's when it has one), thinned past the bound.
+    prices: list[tuple[int, tuple[tuple[str, float], ...]]] = field(default_factory=list)
     _clock: int | None = None
     _watched: tuple[frozenset[str], tuple[tuple[str, int], ...]] | None = None
     _status: str = "ok"
@@ -113,6 +118,7 @@ class AlertTimeline:
         assert book is not None
         if self.record_risks:
             self.risks.append((t, book.risk))
+            self._record_prices(t)
         decided = self.policy.on_risk(book.risk, t)
         if decided:
             self._emit(decided)
@@ -159,6 +165,22 @@ class AlertTimeline:
         self.replay.flush()
 
     # ------------------------------------------------------------------ internals
+    def _record_prices(self, t: int) -> None:
+        book = self.replay.book
+        assert book is not None
+        state = book.state
+        picked: dict[str, tuple[float, bool]] = {}
+        for symbol in sorted({pos.symbol for pos in state.positions.values()}):
+            contract, mark = state.contracts.get(symbol), state.marks.get(symbol)
+            if contract is None or mark is None:
+                continue
+            linear = contract.kind is ContractKind.LINEAR
+            if contract.base_asset not in picked or (linear and not picked[contract.base_asset][1]):
+                picked[contract.base_asset] = (mark, linear)
+        if len(self.prices) >= MAX_PRICE_SAMPLES:
+            del self.prices[1::2]
+        self.prices.append((t, tuple((u, m) for u, (m, _) in sorted(picked.items()))))
+
     def _advance(self, t: int) -> None:
         """Tick once per second of recording time up to `t` (the policy's staleness clock)."""
         if self._clock is None:

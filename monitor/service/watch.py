@@ -140,7 +140,24 @@ def _native(entry: Mapping[str, Any]) -> str:
         if uni is None:
             return "uniMMR ∞" if _num(entry.get("risk")) is not None else f"uniMMR {NONE}"
         return f"uniMMR {uni:.3f}"
-    return f"margin ratio {_pct(_num(entry.get('margin_ratio')), 2)}"
+    text = f"margin ratio {_pct(_num(entry.get('margin_ratio')), 2)}"
+    unit = _str(entry.get("unit"))
+    if unit is not None and len(_list(entry.get("pools"))) > 1:
+        text += f" ({unit} cross pool)"
+    return text
+
+
+def _risk_source(entry: Mapping[str, Any]) -> str | None:
+    """The pool or isolated leg the risk belongs to, when the account has more than one."""
+    if len(_list(entry.get("pools"))) < 2:
+        return None
+    return _str(_map(entry.get("risk_source")).get("name"))
+
+
+def _with(text: str, unit: object) -> str:
+    """A figure with its unit (when the document gives one)."""
+    name = _str(unit)
+    return text if name is None or text == NONE else f"{text} {name}"
 
 
 def _risk_row(entry: Mapping[str, Any], levels: tuple[float, float, float]) -> RenderableType:
@@ -161,6 +178,9 @@ def _risk_row(entry: Mapping[str, Any], levels: tuple[float, float, float]) -> R
         finished_style=style,
     )
     label = Text(f"{risk * 100:6.2f} %", style=f"bold {style}" if "bold" not in style else style)
+    source = _risk_source(entry)
+    if source is not None:
+        label.append(f" ({source})", style="")
     grid.add_row(Text("risk"), bar, label, Text(_native(entry), style="bold"))
     return grid
 
@@ -248,14 +268,18 @@ def _positions(entry: Mapping[str, Any]) -> Table | None:
         mark, liq = _num(p.get("mark_price")), _num(p.get("liquidation_price"))
         gap = (liq - mark) / mark if liq is not None and mark else None
         pnl = _num(p.get("unrealized_pnl"))
+        price_unit = p.get("price_unit")
         table.add_row(
             Text(f"{_str(p.get('symbol')) or '?'} {_str(p.get('side')) or ''}".strip()),
-            NONE if qty is None else f"{qty:,.6g}",
-            _amount(p.get("entry_price")),
-            _amount(mark),
-            Text(_amount(liq), style="bold" if liq is not None else "dim"),
+            _with(NONE if qty is None else f"{qty:,.6g}", p.get("qty_unit")),
+            _with(_amount(p.get("entry_price")), price_unit),
+            _with(_amount(mark), price_unit),
+            Text(_with(_amount(liq), price_unit), style="bold" if liq is not None else "dim"),
             Text(_pct(gap, signed=True), style=_distance_style(gap)),
-            Text(_amount(pnl), style="red" if pnl is not None and pnl < 0 else ""),
+            Text(
+                _with(_amount(pnl), p.get("unit")),
+                style="red" if pnl is not None and pnl < 0 else "",
+            ),
             Text(_str(p.get("margin")) or NONE),
         )
     return table

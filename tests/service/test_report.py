@@ -55,7 +55,7 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
         tmp_path / "out" / "report.html",
         tmp_path / "out" / "report.md",
     )
-    assert _png_size(files.png) == (1200, 600)
+    assert _png_size(files.png) == (1200, 800)
     assert b"Matplotlib" not in files.png.read_bytes()  # no version stamp in the metadata
 
     md = files.md.read_text(encoding="utf-8")
@@ -138,7 +138,7 @@ def test_hostile_account_name_is_escaped_and_blind_span_reported(tmp_path: Path)
     kinds = [a.intent.kind.value for a in timeline.alerts]
     assert "blind" in kinds and "restored" in kinds
     files = write_report(timeline, tmp_path)
-    assert _png_size(files.png) == (1200, 600)  # `$a$` is not taken for mathtext
+    assert _png_size(files.png) == (1200, 800)  # `$a$` is not taken for mathtext
 
     page = files.html.read_text(encoding="utf-8")
     assert "<script>" not in page
@@ -161,8 +161,95 @@ def test_recording_without_account_state(tmp_path: Path) -> None:
     timeline = AlertTimeline(Meta(account="empty"))
     timeline.run([mark(T0, "BTCUSDT", 50_000.0)])
     files = write_report(timeline, tmp_path)
-    assert _png_size(files.png) == (1200, 600)
+    assert _png_size(files.png) == (1200, 800)
     md = files.md.read_text(encoding="utf-8")
     assert "no account state" in md
     assert "No alerts." in md
     assert "no risk figures in this recording" in md
+
+
+# ---- the chart: labels that never overlap, the legend with the data, a price panel -------------
+
+
+def _demo_like_timeline() -> AlertTimeline:
+    """The bundled PM book with the demo's 20-fold compressed policy: dense alerts."""
+    from monitor.service.demo import demo_policy
+
+    meta, lines = read_recording(example_path("portfolio_margin"))
+    timeline = AlertTimeline(meta, config=demo_policy(20), with_figures=True)
+    timeline.run(lines)
+    return timeline
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_chart_labels_overlap_nothing_and_the_legend_sits_in_the_axes(
+    pm_timeline: AlertTimeline, dense: bool
+) -> None:
+    from matplotlib.text import Annotation, Text
+
+    from monitor.service.report import LABEL_PAD_PX, alert_groups, chart_figure
+
+    timeline = _demo_like_timeline() if dense else pm_timeline
+    fig = chart_figure(timeline)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    risk_ax, price_ax = fig.axes[:2]
+    labels = [a for a in risk_ax.texts if isinstance(a, Annotation)]
+    assert labels and len(labels) <= len(timeline.alerts)
+    boxes = [Text.get_window_extent(a, renderer).padded(LABEL_PAD_PX - 1) for a in labels]
+    frame = risk_ax.get_window_extent(renderer)
+    legend = risk_ax.get_legend().get_window_extent(renderer)
+    assert frame.contains(legend.x0, legend.y0) and frame.contains(legend.x1, legend.y1)
+    for n, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 <= box.y1
+        assert not box.overlaps(legend), labels[n].get_text()
+        for other in boxes[n + 1 :]:
+            assert not box.overlaps(other), labels[n].get_text()
+    # one label per group of close alerts; each alert named in its group's label
+    span = (risk_ax.get_xlim()[1] - risk_ax.get_xlim()[0]) * 86_400_000
+    assert len(labels) == len(alert_groups(timeline.alerts, int(span * 0.035)))
+    # the price panel under it shares the time axis and shows the underlyings
+    assert price_ax.get_shared_x_axes().joined(risk_ax, price_ax)
+    assert price_ax.get_position().y1 <= risk_ax.get_position().y0
+    names = [str(line.get_label()) for line in price_ax.get_lines()]
+    names = [name for name in names if not name.startswith("_")]
+    assert [name.split()[0] for name in names] == ["BTC", "ETH"]
+    assert all(name.endswith(" USDT") for name in names)  # the marks say their unit
+
+
+def test_alert_groups_and_their_labels(pm_timeline: AlertTimeline) -> None:
+    from monitor.service.report import alert_groups, group_label, marker_label
+
+    alerts = pm_timeline.alerts
+    assert sum(len(g) for g in alert_groups(alerts, 0)) == len(alerts)
+    everything = alert_groups(alerts, 10**12)
+    assert len(everything) == 1
+    label = group_label(everything[0])
+    assert label.startswith(marker_label(alerts[0])) and f"({len(alerts)} alerts)" in label
+    pair = group_label(alerts[:2])
+    assert pair == f"{marker_label(alerts[0])} · {marker_label(alerts[1])}"
+
+
+def test_timeline_records_the_underlyings_marks(pm_timeline: AlertTimeline) -> None:
+    from monitor.service.report import price_series
+
+    series = price_series(pm_timeline)
+    assert set(series) == {"BTC", "ETH"}
+    assert len(pm_timeline.prices) == len(pm_timeline.risks)
+    final = build_report(pm_timeline.replay.book)  # type: ignore[arg-type]
+    btc_mark = next(p["mark_price"] for p in final["positions"] if p["symbol"] == "BTCUSDT")
+    assert series["BTC"][-1][1] == pytest.approx(btc_mark)
+
+
+def test_units_everywhere_and_the_time_zone_once(
+    pm_timeline: AlertTimeline, tmp_path: Path
+) -> None:
+    files = write_report(pm_timeline, tmp_path / "out")
+    md = files.md.read_text(encoding="utf-8")
+    for line in md.splitlines():
+        assert line.count("UTC") <= 1, line
+    final = next(line for line in md.splitlines() if line.startswith("- **Final:**"))
+    assert " USD" in final and "risk " in final and " %" in final
+    # the final figures table: every amount with its unit
+    table = md.split("```text", 1)[1]
+    assert "max withdrawable" in table and table.split("max withdrawable", 1)[1].split()[1] == "USD"
+    assert "-16.0000 BTC" in table and "contracts" in table

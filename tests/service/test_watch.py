@@ -245,3 +245,18 @@ async def test_live_view_keeps_retrying_until_the_daemon_answers() -> None:
             await task
         if runner is not None:
             await runner.cleanup()
+
+
+def test_every_figure_says_its_unit_and_the_risk_its_pool() -> None:
+    um = {**calc_file(example_path("usdm")), "account": "um", "state": "live"}
+    cm = {**calc_file(example_path("coinm")), "account": "cm", "state": "live"}
+    text = _text(render_status({"version": 1, "t": T, "healthy": True, "accounts": [um, cm]}))
+    # the usdm account's risk is its isolated SOLUSDT leg's, not the USDT pool's margin ratio
+    assert f"{um['risk'] * 100:.2f} % (isolated SOLUSDT LONG)" in text
+    assert f"equity {um['equity']:,.2f} USDT · maintenance margin" in text
+    # quantities in base coin or contracts, prices in the quote, uPnL in the settle asset
+    assert "0.52 BTC" in text and "97,128.40 USDT" in text and "−0.25 BTC" not in text
+    assert "margin ratio 4.47 % (USDT cross pool)" in text
+    assert "400 contracts" in text and "96,410.70 USD " in text
+    btc_perp = next(p for p in cm["positions"] if p["symbol"] == "BTCUSD_PERP")
+    assert f"{btc_perp['unrealized_pnl']:,.6g} BTC" in text
