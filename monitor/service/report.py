@@ -36,9 +36,12 @@ from monitor.alerts.messages import summary
 from monitor.alerts.policy import AlertKind, Level
 from monitor.calc import build_report, format_table, risk_text
 from monitor.engine.model import PM_LIQUIDATION_UNIMMR, ContractKind, Mode
+from monitor.service.riskmap import write_risk_map
 from monitor.service.timeline import AlertTimeline, TimedAlert
 
 PNG_NAME = "risk.png"
+#: The risk map: risk over a grid of (BTC move × every other underlying's move).
+RISKMAP_NAME = "riskmap.png"
 MD_NAME = "report.md"
 HTML_NAME = "report.html"
 #: Chart size: 12 × 8 inches at 100 dpi = 1200 × 800 px: the risk panel over the price panel.
@@ -87,6 +90,7 @@ class ReportFiles:
     png: Path
     html: Path
     md: Path
+    riskmap: Path | None = None  # when the recording left a book to shock
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +127,13 @@ def write_report(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     info = _summarise(timeline, title, source, tz)
-    files = ReportFiles(out_dir / PNG_NAME, out_dir / HTML_NAME, out_dir / MD_NAME)
+    riskmap = None
+    if timeline.replay.book is not None and timeline.replay.book.state.positions:
+        riskmap = write_risk_map(timeline, out_dir / RISKMAP_NAME)
+    files = ReportFiles(out_dir / PNG_NAME, out_dir / HTML_NAME, out_dir / MD_NAME, riskmap)
     _chart(timeline, info, tz, files.png)
-    files.md.write_text(_markdown(info), encoding="utf-8")
-    files.html.write_text(_html(info), encoding="utf-8")
+    files.md.write_text(_markdown(info, riskmap is not None), encoding="utf-8")
+    files.html.write_text(_html(info, riskmap is not None), encoding="utf-8")
     return files
 
 
@@ -352,11 +359,14 @@ def md_escape(text: str) -> str:
     return " ".join(text.split()).translate(_MD_SPECIAL)
 
 
-def _markdown(info: _Summary) -> str:
+def _markdown(info: _Summary, riskmap: bool = False) -> str:
     """The Markdown summary."""
     out = [f"# {md_escape(info.title)}", ""]
     out += [f"- **{name}:** {md_escape(text)}" for name, text in info.facts]
-    out += ["", f"![risk]({PNG_NAME})", "", "## Alerts", ""]
+    out += ["", f"![risk]({PNG_NAME})"]
+    if riskmap:
+        out += ["", f"![risk map: the final book under price moves]({RISKMAP_NAME})"]
+    out += ["", "## Alerts", ""]
     if info.rows:
         columns = _alert_columns(info.pm, info.tz_name)
         out.append("| " + " | ".join(md_escape(c) for c in columns) + " |")
@@ -383,7 +393,7 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """.strip()
 
 
-def _html(info: _Summary) -> str:
+def _html(info: _Summary, riskmap: bool = False) -> str:
     """The HTML summary: one self-contained page (inline CSS) that embeds `risk.png`."""
     esc = html.escape
     out = [
@@ -403,6 +413,12 @@ def _html(info: _Summary) -> str:
     out += [
         "</dl>",
         f'<p><img src="{PNG_NAME}" alt="risk over time" width="{width}" height="{height}"></p>',
+    ]
+    if riskmap:
+        out.append(
+            f'<p><img src="{RISKMAP_NAME}" alt="risk map: the final book under price moves"></p>'
+        )
+    out += [
         "<h2>Alerts</h2>",
     ]
     if info.rows:

@@ -1,5 +1,6 @@
 """No secret leaks, end to end: API keys, API secrets and listenKeys never appear in what the
-daemon logs, alerts, serves on /metrics, /status and /healthz, or keeps in its state directory.
+daemon logs, alerts, serves on /metrics, /status and /healthz and the web dashboard (pages,
+live updates, history, what-if), or keeps in its state directory.
 
 `serve` (the real `marginwatch run` wiring: redaction, metrics, HTTP) runs in-process against
 the fake exchange with three accounts — one good; one with the right key and a wrong secret
@@ -180,16 +181,35 @@ class Served:
     refused: dict[str, int] = field(default_factory=dict)
 
 
+#: Every page and API answer scanned (the dashboard's included), with every method refused.
+PAGES = (
+    "/metrics", "/status", "/healthz", "/", "/account/good", "/account/badsecret",
+    "/static/common.js", "/api/history?account=good", "/api/history?account=badsecret",
+    "/api/whatif?account=good&move=BTC:-0.1", "/api/whatif?account=badsecret&move=all:-0.05",
+)
+
+
+async def first_event(session: aiohttp.ClientSession, url: str) -> str:
+    """The first Server-Sent Event of `url` (its `data:` line)."""
+    async with asyncio.timeout(10), session.get(url) as resp:
+        assert resp.status == 200
+        async for line in resp.content:
+            if line.startswith(b"data:"):
+                return line.decode()
+    raise AssertionError("the event stream ended without an event")
+
+
 async def fetch(base: str) -> Served:
     """GET every page; try every other method on each."""
     served = Served()
     async with aiohttp.ClientSession() as session:
-        for path in ("/metrics", "/status", "/healthz"):
+        for path in PAGES:
             async with session.get(base + path) as resp:
                 served.pages[path] = await resp.text()
             for method in REFUSED_METHODS:
                 async with session.request(method, base + path, data=b"x=1") as resp:
                     served.refused[f"{method} {path}"] = resp.status
+        served.pages["/events"] = await first_event(session, base + "/events")
     return served
 
 
@@ -292,6 +312,7 @@ async def test_no_secret_in_logs_alerts_metrics_status_or_state(tmp_path: Path) 
     assert "-1022" in formatted and "-2015" in formatted and "429" in formatted
     status = served.pages["/status"]
     assert "-1022" in status and "-2015" in status
+    assert "-1022" in served.pages["/events"] and "-2015" in served.pages["/events"]
     every_secret = creds.all() + keys
     for where, text in [
         ("the formatted logs", formatted),
@@ -303,7 +324,7 @@ async def test_no_secret_in_logs_alerts_metrics_status_or_state(tmp_path: Path) 
         found = leaks(text, every_secret)
         assert not found, f"secret in {where}: {found}"
     assert served.refused == {key: 405 for key in served.refused}
-    assert len(served.refused) == 3 * len(REFUSED_METHODS)
+    assert len(served.refused) == len(PAGES) * len(REFUSED_METHODS)
 
 
 # ------------------------------------------------------------------ config and HTTP guards

@@ -54,6 +54,7 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
         tmp_path / "out" / "risk.png",
         tmp_path / "out" / "report.html",
         tmp_path / "out" / "report.md",
+        tmp_path / "out" / "riskmap.png",
     )
     assert _png_size(files.png) == (1200, 800)
     assert b"Matplotlib" not in files.png.read_bytes()  # no version stamp in the metadata
@@ -253,3 +254,12 @@ def test_units_everywhere_and_the_time_zone_once(
     table = md.split("```text", 1)[1]
     assert "max withdrawable" in table and table.split("max withdrawable", 1)[1].split()[1] == "USD"
     assert "-16.0000 BTC" in table and "contracts" in table
+
+
+def test_report_has_the_risk_map(pm_timeline: AlertTimeline, tmp_path: Path) -> None:
+    """The final book under a grid of (BTC move × every other underlying's move), embedded."""
+    files = write_report(pm_timeline, tmp_path)
+    assert files.riskmap is not None and files.riskmap.name == "riskmap.png"
+    assert files.riskmap.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "![risk map: the final book under price moves](riskmap.png)" in files.md.read_text()
+    assert '<img src="riskmap.png"' in files.html.read_text()
