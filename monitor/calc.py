@@ -1,4 +1,4 @@
-"""The `calc` report (spec/recording.md): a replayed recording's final figures, as JSON or a table.
+"""The `calc` report (docs/recording.md): a replayed recording's final figures, as JSON or a table.
 
 The JSON keys are a stable public interface: `mode`, `risk`, `margin_ratio`, `uni_mmr`,
 `equity`, `maint_margin`, `assets`, `positions`, `distance`, `status`, plus extra keys

@@ -2,7 +2,7 @@
 
 One frozen pydantic model per Binance message, named after it (`BinanceFuturesAccountUpdateMsg`,
 `BinanceUsdmPositionRiskV3`, ...). Field names are Binance's own, so a model reads like the wire
-spec (../spec/wire.md). Unknown fields are ignored (Binance adds `st`, `ps`, `er`, ... over time).
+spec (docs/wire.md). Unknown fields are ignored (Binance adds `st`, `ps`, `er`, ... over time).
 Decimal strings become floats through `WireFloat`, which also takes JSON numbers and reads the
 empty string Binance sends for "no value" as 0.0; times and ids go through `WireInt` (an int or
 a numeric string: `updateTime: "0"`, `E: "1736996475556"`). `parse_rest` dispatches a REST body

@@ -1,4 +1,4 @@
-"""Bundled example recordings, one per margin mode (spec/recording.md, plain JSON Lines).
+"""Bundled example recordings, one per margin mode (docs/recording.md, plain JSON Lines).
 
 Generated deterministically by `scripts/make_examples.py`; do not edit them by hand.
 

@@ -1,4 +1,4 @@
-"""The recorder: tees a live account's lines into a recording file (spec/recording.md).
+"""The recorder: tees a live account's lines into a recording file (docs/recording.md).
 
 `RecordingWriter` appends lines as the pipeline applies them, so a replay of the file sees the
 same lines in the same order. Frames are written exactly as received (their text is embedded,

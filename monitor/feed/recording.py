@@ -1,4 +1,4 @@
-"""The recording file format (spec/recording.md, version 1): read and write JSON Lines.
+"""The recording file format (docs/recording.md, version 1): read and write JSON Lines.
 
 A recording is a `meta` line, then `rest` lines (raw REST responses keyed by method + path),
 `ws` lines (raw frames with receive time and connection name) and optional `note` lines, in

@@ -1,6 +1,6 @@
 """A recording as the fake exchange's timeline: REST answers by time, websocket frames by pace.
 
-`Timeline` indexes a recording (spec/recording.md): the `ws` lines in order, and per
+`Timeline` indexes a recording (docs/recording.md): the `ws` lines in order, and per
 (method, path) the `rest` lines sorted by time, so `rest_at` gives the latest answer recorded at
 or before a playback time (the first one before that path's first line or before playback
 starts). `PlaybackClock` maps wall time to playback time: it starts at the first `ws` line and
