@@ -1,4 +1,5 @@
-"""The daemon's configuration for a soak: one account on the simulator, the three sinks, and
+"""The daemon's configuration for a soak: one account on the simulator, the three sinks (the two
+that answer slowly in the slow-notifier phase with a `timeout_s` above their delay), and
 compressed alert timings (short staleness and dwell; no repeats or rapid alerts, which depend on
 wall-clock timing rather than on the price path)."""
 
@@ -35,6 +36,30 @@ class AlertSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseSettings:
+    """The disk-full and slow-notifier phases (seconds unless named otherwise)."""
+
+    #: Size of the tmpfs the daemon's state directory lives on (filled in the disk-full phase).
+    tmpfs_mb: int = 48
+    #: After the disk is freed, /healthz must answer 200 (outbox healthy) within this.
+    healthy_within_s: float = 8.0
+    #: The webhook answers this late in the slow phase: above Apprise's old 4 s read timeout.
+    webhook_delay_s: float = 6.0
+    webhook_timeout_s: float = 10.0
+    #: The Telegram stand-in answers this late: beyond 30 s.
+    telegram_delay_s: float = 32.0
+    telegram_timeout_s: float = 40.0
+    #: A fast sink may get an alert of the slow phase at most this long after the first sink.
+    fast_lag_max_s: float = 3.0
+
+    def delays(self) -> dict[str, float]:
+        return {"webhook": self.webhook_delay_s, "telegram": self.telegram_delay_s}
+
+    def timeouts(self) -> dict[str, float]:
+        return {"webhook": self.webhook_timeout_s, "telegram": self.telegram_timeout_s}
+
+
 def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -45,14 +70,19 @@ def write_config(
     account: str,
     sim_base: str,
     http_port: int,
-    notify_urls: list[str],
+    notify_urls: list[tuple[str, float | None]],
     telegram_api_base: str,
     state_dir: Path,
     alerts: AlertSettings,
 ) -> Path:
-    """Write the TOML (mode 0600: the notify URLs hold passwords and tokens)."""
+    """Write the TOML (mode 0600: the notify URLs hold passwords and tokens); each notify URL
+    with its `timeout_s` (None: the daemon's default)."""
     ws_base = sim_base.replace("http://", "ws://", 1)
-    notify = "".join(f"\n[[notify]]\nurl = {_toml_str(url)}\n" for url in notify_urls)
+    notify = "".join(
+        f"\n[[notify]]\nurl = {_toml_str(url)}\n"
+        + ("" if timeout_s is None else f"timeout_s = {timeout_s}\n")
+        for url, timeout_s in notify_urls
+    )
     text = f"""
 [[accounts]]
 name = {_toml_str(account)}

@@ -46,12 +46,19 @@ def key_of_id(alert_id: str) -> Key | None:
 
 def expected_alerts(meta: Meta, lines: Iterable[Line], config: PolicyConfig) -> list[Key]:
     """The ladder alerts the pure pipeline decides for the recording, in order."""
+    return [key for key, _ in expected_timed(meta, lines, config)]
+
+
+def expected_timed(
+    meta: Meta, lines: Iterable[Line], config: PolicyConfig
+) -> list[tuple[Key, int]]:
+    """`expected_alerts` with each alert's decision time (ms, the recording's clock)."""
     timeline = AlertTimeline(meta, config)
-    out: list[Key] = []
+    out: list[tuple[Key, int]] = []
     for line in lines:
         for timed in timeline.feed(line):
             intent = timed.intent
             if intent.kind in LADDER:
                 level = "-" if intent.level is None else str(intent.level)
-                out.append(Key(intent.account, str(intent.kind), level))
+                out.append((Key(intent.account, str(intent.kind), level), intent.t_ms))
     return out

@@ -34,6 +34,8 @@ class SinkResult:
     extras: Counter[str] = field(default_factory=Counter)
     lost_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
+    #: Index of an expected alert -> the id it was matched with (delivered or coalesced).
+    matched: dict[int, str] = field(default_factory=dict)
 
 
 def lcs_pairs(a: Sequence[Key], b: Sequence[Key]) -> list[tuple[int, int]]:
@@ -89,19 +91,19 @@ def match_sink(
             seen.add(alert_id)
             unique.append(alert_id)
     extras: Counter[str] = Counter()
-    ladder: list[tuple[int, Key, bool]] = []
+    ladder: list[tuple[int, Key, bool, str]] = []
     merged = unique + [c for c in coalesced if c not in seen]
     for alert_id in merged:
         key = key_of_id(alert_id)
         if key is None:
             unparsed += 1
         elif key.kind in _LADDER_KINDS:
-            ladder.append((_t_ms(alert_id), key, alert_id not in seen))
+            ladder.append((_t_ms(alert_id), key, alert_id not in seen, alert_id))
         elif alert_id in seen:
             extras[key.kind] += 1
     ladder.sort(key=lambda item: item[0])
-    got = [key for _, key, _ in ladder]
-    was_coalesced = [flag for _, _, flag in ladder]
+    got = [key for _, key, _, _ in ladder]
+    was_coalesced = [flag for _, _, flag, _ in ladder]
     pairs = lcs_pairs(expected, got)
     n_coalesced = sum(1 for _, j in pairs if was_coalesced[j])
     matched_e = {i for i, _ in pairs}
@@ -122,4 +124,5 @@ def match_sink(
         unexpected_keys=[
             str(k) for j, k in enumerate(got) if j not in matched_g and not was_coalesced[j]
         ],
+        matched={i: ladder[j][3] for i, j in pairs},
     )

@@ -1,5 +1,6 @@
 """Read the daemon's outbox (sqlite, read-only) after a run: which alerts it superseded for
-which sink ("newest wins" coalescing), so the matching can tell coalesced from lost."""
+which sink ("newest wins" coalescing), so the matching can tell coalesced from lost, and the
+order the alerts were persisted in (the disk-full phase's held alerts)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def coalesced_by_sink(
         chain = dict(superseded.get(best, []))
         out[sink] = {old for old in chain if _final(old, chain) in got}
     return out
+
+
+def alert_order(db: Path) -> list[str]:
+    """Every alert id in the outbox, in the order the alerts were persisted (rowid)."""
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [str(a) for (a,) in conn.execute("SELECT alert_id FROM alerts ORDER BY rowid")]
+    finally:
+        conn.close()
 
 
 def _final(alert_id: str, chain: Mapping[str, str]) -> str:

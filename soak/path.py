@@ -64,6 +64,10 @@ class Timings:
     kill_hold_s: float = 14.0
     ramp_s: float = 2.0
     tail_s: float = 25.0
+    #: The base hold after the first cycle: long enough for the slow-notifier phase's
+    #: Telegram stall (32 s from the emergency crossing at the latest 27 s in, then its queue)
+    #: to end before the next crossing.
+    phase_base_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +112,11 @@ class PricePath:
 
 
 def build_path(minutes: float, seed: int, timings: Timings | None = None) -> PricePath:
-    """Cycles of seeded templates filling `minutes`; after the cycle that ends about 40 % in,
-    the long `kill` hold at `KILL_LEVEL` (then back to base); the last hold is the `tail`, where
-    deliveries drain. A run too short for that ends its last base hold as a `kill` at base."""
+    """Cycles of seeded templates filling `minutes`; after the cycle that ends about 40 % in
+    (never the first: its crossings and the long base hold after it host the disk-full and
+    slow-notifier phases, see `schedule.phase_windows`), the long `kill` hold at `KILL_LEVEL`
+    (then back to base); the last hold is the `tail`, where deliveries drain. A run too short
+    for that ends with a `kill` hold at base (its last base hold, unless that is the first)."""
     tm = timings or Timings()
     rng = random.Random(seed)
     total = minutes * 60.0
@@ -153,17 +159,20 @@ def build_path(minutes: float, seed: int, timings: Timings | None = None) -> Pri
         for level in levels:
             ramp(level)
             hold(level, tm.hold_s)
-        if not killed and now + tm.ramp_s >= 0.40 * total:
+        if not killed and len(cycles) > 1 and now + tm.ramp_s >= 0.40 * total:
             # The SIGKILL happens at a raised level, with its alerts queued (the outage): the
             # restarted daemon must deliver them and must not announce the level again.
             killed = True
             ramp(KILL_LEVEL)
             hold("kill", tm.kill_hold_s)
         ramp("base")
-        hold("base", tm.base_s)
+        hold("base", tm.phase_base_s if len(cycles) == 1 else tm.base_s)
     if not killed:
-        segs[-1] = Segment("hold", "kill", segs[-1].start_s, segs[-1].start_s + tm.kill_hold_s,
-                           RISK["base"], RISK["base"])
+        start = segs[-1].start_s if len(cycles) > 1 else now
+        if len(cycles) > 1:
+            segs.pop()
+        segs.append(Segment("hold", "kill", start, start + tm.kill_hold_s, RISK["base"],
+                            RISK["base"]))
         now = segs[-1].end_s
     hold("tail", max(tm.tail_s, total - now))
     return PricePath(segs, Account(), cycles)

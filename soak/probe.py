@@ -46,6 +46,15 @@ async def get_text(session: aiohttp.ClientSession, url: str) -> str:
         raise HttpError(f"GET {url.split('/', 3)[-1]}: {type(exc).__name__}") from None
 
 
+async def get_status(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    """The HTTP status and JSON document of a GET (`/healthz` answers 503 with a body)."""
+    try:
+        async with session.get(url, timeout=_TIMEOUT) as resp:
+            return resp.status, json.loads(await resp.text())
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise HttpError(f"GET {url.split('/', 3)[-1]}: {type(exc).__name__}") from None
+
+
 async def wait_http(session: aiohttp.ClientSession, url: str, timeout_s: float) -> None:
     """Poll `url` until it answers 200 or `timeout_s` passes (raises HttpError)."""
     deadline = time.monotonic() + timeout_s
@@ -133,6 +142,9 @@ class DaemonProbe:
 
     async def status_text(self) -> str:
         return await get_text(self.session, f"{self.base}/status")
+
+    async def healthz(self) -> tuple[int, Any]:
+        return await get_status(self.session, f"{self.base}/healthz")
 
 
 def _close(a: object, b: object) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from soak.matching import SinkResult, match_sink
+from soak.phases import judge_disk, judge_slow
 from soak.runner import Observed
 
 
@@ -51,6 +52,8 @@ def _faults(obs: Observed) -> dict[str, Any]:
         "out_of_order_user_events": obs.applied.get("push_out_of_order", 0),
         "notifier_outages": obs.applied.get("notifier_outage", 0),
         "sigkills": obs.applied.get("sigkill", 0),
+        "disk_full_phases": obs.applied.get("disk_full", 0),
+        "slow_notifier_phases": obs.applied.get("slow_notifier", 0),
     }
 
 
@@ -83,6 +86,10 @@ def build(obs: Observed, secrets: Iterable[str]) -> dict[str, Any]:
         and latency_max <= 2 * obs.stale_after_s
     )
     false_alerts = sum(s.unexpected for s in sinks)
+    disk = judge_disk(
+        obs.disk, obs.expected_t, sinks, obs.arrivals, obs.phase_settings.healthy_within_s
+    )
+    slow = judge_slow(obs.slow, obs.expected_t, sinks, obs.arrivals)
     checks = {
         "no_alert_lost": lost == 0,
         "no_duplicate": duplicates == 0,
@@ -92,6 +99,8 @@ def build(obs: Observed, secrets: Iterable[str]) -> dict[str, Any]:
         "blind_alert_in_time": blind_ok,
         "no_secret_leak": not leaks,
         "no_harness_problem": not obs.harness_problems,
+        "disk_full_phase": bool(disk["pass"]),
+        "slow_notifier_phase": bool(slow["pass"]),
     }
     extras: Counter[str] = Counter()
     for s in sinks:
@@ -113,6 +122,7 @@ def build(obs: Observed, secrets: Iterable[str]) -> dict[str, Any]:
         "blind_alert_latency_s_max": latency_max,
         "rss_mb_max": round(obs.rss_mb_max, 1),
         "secret_leaks": sum(leaks.values()),
+        "phases": {"disk_full": disk, "slow_notifier": slow},
         "checks": checks,
         "alerts_expected_per_sink": len(obs.expected),
         "ladder": [str(k) for k in obs.expected],
@@ -167,6 +177,26 @@ def table(doc: dict[str, Any]) -> str:
         ("wall time (s)", doc["wall_s"]),
     ]
     rows += [(f"fault: {k}", v) for k, v in faults.items()]
+    disk, slow = doc["phases"]["disk_full"], doc["phases"]["slow_notifier"]
+    if disk.get("status") == "ran":
+        rows.append(
+            ("phase: disk full", f"window {disk['window_s']} s, {disk['alerts_in_window']}"
+             f" ladder alerts, delivered {disk['delivered']}, lost {disk['lost']}, duplicates"
+             f" {disk['duplicates']}, /healthz 503 {disk['healthz_503_after_fill_s']} s after"
+             f" the fill, 200 {disk['healthz_200_after_free_s']} s after the free, held"
+             f" {disk['held_writes_max']}, persisted {disk['persisted']}")
+        )
+    else:
+        rows.append(("phase: disk full", disk.get("status")))
+    if slow.get("status") == "ran":
+        rows.append(
+            ("phase: slow notifiers", f"delays {slow['delays_s']} s, {slow['phase_alerts']}"
+             f" alerts, missing {slow['missing']}, duplicates {slow['duplicates']}, fast sink"
+             f" lag max {slow['fast_lag_s_max']} s, slow lag max {slow['slow_lag_s_max']},"
+             f" overtaken {slow['overtaken']}")
+        )
+    else:
+        rows.append(("phase: slow notifiers", slow.get("status")))
     rows += [(f"check: {k}", "ok" if v else "FAILED") for k, v in doc["checks"].items()]
     for name, s in doc["per_sink"].items():
         rows.append(

@@ -1,5 +1,6 @@
-"""One soak run: start the sinks, the simulator and the daemon, play the schedule against them,
-then collect what everything observed (`Observed`); `report.py` judges it."""
+"""One soak run: start the sinks, the simulator and the daemon (its state directory on a tmpfs of
+its own, for the disk-full phase), play the schedule against them, then collect what everything
+observed (`Observed`); `report.py` judges it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import aiohttp
 
 from monitor.feed.recording import WsLine, write_recording
 from soak import procs
-from soak.config import KEY_ENV, SECRET_ENV, AlertSettings, write_config
-from soak.expected import Key, expected_alerts
-from soak.outbox_view import coalesced_by_sink
+from soak.config import KEY_ENV, SECRET_ENV, AlertSettings, PhaseSettings, write_config
+from soak.expected import Key, expected_timed
+from soak.outbox_view import alert_order, coalesced_by_sink
 from soak.path import ACCOUNT_NAME, build_path, recording
+from soak.phases import Arrival, Disk, DiskObs, HealthSample, SlowObs, held_writes, in_ci
 from soak.probe import (
     DaemonProbe,
     HttpError,
@@ -89,8 +91,11 @@ class Observed:
     seed: int
     stale_after_s: float
     expected: list[Key] = field(default_factory=list)
+    #: The expected alerts with their decision time (playback seconds).
+    expected_t: list[tuple[Key, float]] = field(default_factory=list)
     sink_names: tuple[str, ...] = ()
     receipts: dict[str, list[str | None]] = field(default_factory=dict)
+    arrivals: dict[str, list[Arrival]] = field(default_factory=dict)
     coalesced: dict[str, set[str]] = field(default_factory=dict)
     planned: Counter[str] = field(default_factory=Counter)
     applied: Counter[str] = field(default_factory=Counter)
@@ -110,6 +115,9 @@ class Observed:
     texts_for_scan: list[bytes] = field(default_factory=list)
     wall_s: float = 0.0
     drain_s: float = 0.0
+    phase_settings: PhaseSettings = field(default_factory=PhaseSettings)
+    disk: DiskObs = field(default_factory=DiskObs)
+    slow: SlowObs = field(default_factory=SlowObs)
 
 
 class Soak:
@@ -122,7 +130,11 @@ class Soak:
         self.alerts = AlertSettings()
         self.timing = Timing(stale_after_s=self.alerts.stale_after_s)
         self.secrets = Secrets.for_seed(seed)
-        self.obs = Observed(minutes, seed, self.alerts.stale_after_s)
+        self.phases = PhaseSettings()
+        self.obs = Observed(minutes, seed, self.alerts.stale_after_s, phase_settings=self.phases)
+        self.disk = Disk(work / "state", self.phases.tmpfs_mb)
+        self._disk_full = False  # between the fill and the free
+        self._disk_task: asyncio.Task[None] | None = None
         self.sinks = Sinks.create(
             self.secrets.smtp_user, self.secrets.smtp_password, self.secrets.bot_token
         )
@@ -151,13 +163,24 @@ class Soak:
         lines.sort(key=lambda line: line.t)
         rec = self.work / "soak.jsonl"
         write_recording(rec, meta, lines)
-        self.obs.expected = expected_alerts(meta, lines, self.alerts.policy())
+        timed = expected_timed(meta, lines, self.alerts.policy())
+        self.obs.expected = [key for key, _ in timed]
+        self.obs.expected_t = [(key, (t - t0) / 1000) for key, t in timed]
         user_lines = [ln for ln in lines if isinstance(ln, WsLine) and ln.conn == "user"]
         user_times = [(ln.t - t0) / 1000 for ln in user_lines]
         actions = build_schedule(path, self.minutes, self.seed, user_times, self.timing)
         self.obs.planned = fault_counts(actions)
         self.obs.sink_names = self.sinks.names
 
+        self.disk.mount()
+        disk = self.obs.disk
+        disk.ci = in_ci()
+        disk.tmpfs_mb = self.phases.tmpfs_mb
+        disk.status = self.disk.skipped or "mounted"
+        slow = self.obs.slow
+        slow.delays = self.phases.delays()
+        slow.timeouts = self.phases.timeouts()
+        slow.fast_lag_max_s = self.phases.fast_lag_max_s
         await self.sinks.start()
         sim_port, http_port = free_port(), free_port()
         sim_base = f"http://127.0.0.1:{sim_port}"
@@ -176,7 +199,10 @@ class Soak:
             account=ACCOUNT_NAME,
             sim_base=sim_base,
             http_port=http_port,
-            notify_urls=self.sinks.urls(),
+            notify_urls=[
+                (url, self.phases.timeouts().get(name))
+                for name, url in zip(self.sinks.names, self.sinks.urls(), strict=True)
+            ],
             telegram_api_base=self.sinks.telegram.base,
             state_dir=self.work / "state",
             alerts=self.alerts,
@@ -191,9 +217,11 @@ class Soak:
             await self._play(actions, sim, probe, user_lines, sim_base)
             await self._drain(probe)
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, self._disk_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         await self._collect(sim, probe)
 
     async def _calibrate(self, sim: SimControl, t0: int) -> None:
@@ -251,11 +279,83 @@ class Soak:
                     self._daemon_down = False
                 elif kind == "probe":
                     await self._probe(action, sim, probe, sim_base)
+                elif kind in ("disk_fill", "disk_free"):
+                    await self._disk(kind, probe)
+                elif kind in ("slow_start", "slow_end"):
+                    names = [str(n) for n in action.params["sinks"]]
+                    on = kind == "slow_start"
+                    self.sinks.slow({n: self.phases.delays()[n] if on else 0.0 for n in names})
+                    if on:
+                        self.obs.slow.start_s = self._now_s()
+                        self.obs.applied["slow_notifier"] += 1
+                    else:
+                        self.obs.slow.ends.update(dict.fromkeys(names, self._now_s()))
+                elif kind == "slow_settled":
+                    await self._slow_settled(probe)
             except HttpError as exc:
                 if self.sim is None or not self.sim.running():
                     raise HarnessError(f"the simulator is gone ({exc})") from None
                 self.obs.harness_problems.append(f"{kind} at {action.t_s:.1f} s: {exc}")
         self._silences = silences
+
+    def _now_s(self) -> float:
+        """Now in playback seconds."""
+        return time.monotonic() - self._play0
+
+    # ------------------------------------------------------------------ the phases
+    async def _disk(self, kind: str, probe: DaemonProbe) -> None:
+        """Fill the state directory's tmpfs until ENOSPC (and keep it full), or free it."""
+        obs = self.obs.disk
+        if not self.disk.mounted:
+            return
+        if kind == "disk_fill":
+            await asyncio.to_thread(self.disk.fill)
+            self._disk_full = True
+            obs.status = "ran"
+            obs.fill_s = self._now_s()
+            self.obs.applied["disk_full"] += 1
+            self._disk_task = asyncio.create_task(self._disk_watch(probe))
+        else:
+            self._disk_full = False
+            await asyncio.to_thread(self.disk.free)
+            obs.free_s = self._now_s()
+
+    async def _disk_watch(self, probe: DaemonProbe) -> None:
+        """Every half second from the fill until the health check after the free: /healthz,
+        and (while the disk is full) a top-up of the filler."""
+        obs = self.obs.disk
+        limit = self.phases.healthy_within_s + 2.0
+        while obs.free_s is None or self._now_s() <= obs.free_s + limit:
+            if self._disk_full:
+                await asyncio.to_thread(self.disk.top_up)
+            with contextlib.suppress(HttpError):
+                status, doc = await probe.healthz()
+                problems = [str(p) for p in (doc.get("problems") or [])] if isinstance(
+                    doc, dict) else []
+                obs.samples.append(
+                    HealthSample(
+                        round(self._now_s(), 2), status,
+                        any("outbox" in p for p in problems), held_writes(problems),
+                    )
+                )
+            await asyncio.sleep(0.5)
+        obs.filler_bytes = self.disk.filled_bytes
+        obs.enospc = self.disk.enospc
+        with contextlib.suppress(HttpError):
+            samples = parse_metrics(await probe.metrics_text())
+            obs.write_failures = metric_sum(samples, "marginwatch_outbox_write_failures_total")
+
+    async def _slow_settled(self, probe: DaemonProbe) -> None:
+        """The daemon's delivery counters once every slow answer is in."""
+        with contextlib.suppress(HttpError):
+            samples = parse_metrics(await probe.metrics_text())
+            self.obs.slow.daemon = {
+                "send_unknown": metric_sum(samples, "marginwatch_alert_send_unknown_total"),
+                "possible_duplicates": metric_sum(
+                    samples, "marginwatch_alert_possible_duplicates_total"
+                ),
+                "send_failures": metric_sum(samples, "marginwatch_alert_send_failures_total"),
+            }
 
     async def _kill(self, probe: DaemonProbe) -> None:
         """SIGKILL the daemon, noting how much the outbox held (mid-delivery)."""
@@ -387,9 +487,13 @@ class Soak:
             self.obs.texts_for_scan.append(json.dumps(doc).encode())
         inbox = self.sinks.inbox
         self.obs.receipts = {n: [r.alert_id for r in inbox.of(n)] for n in self.sinks.names}
-        self.obs.coalesced = coalesced_by_sink(
-            self.work / "state" / "outbox.sqlite3", self.obs.receipts
-        )
+        self.obs.arrivals = {
+            n: [Arrival(r.alert_id, r.at - self._play0, r.key, r.delay_s) for r in inbox.of(n)]
+            for n in self.sinks.names
+        }
+        db = self.work / "state" / "outbox.sqlite3"
+        self.obs.coalesced = coalesced_by_sink(db, self.obs.receipts)
+        self.obs.disk.outbox_order = alert_order(db)
         self.obs.blind_latencies = self._blind_latencies()
 
     def _blind_latencies(self) -> list[float | None]:
@@ -422,6 +526,8 @@ class Soak:
             self.sim.stop()
         with contextlib.suppress(Exception):
             await self.sinks.stop()
+        self.disk.free()
+        self.disk.unmount(self.work / "state-final")
         log_path = self.work / "daemon.log"
         if log_path.exists():
             text = log_path.read_bytes()

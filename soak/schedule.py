@@ -6,6 +6,12 @@ holds only the SIGKILL and the restart) and the last seconds of every hold (kept
 state probe there). Silences go into base holds, one each, so the blindness they cause never
 hides a level crossing. Counts scale with the minutes and never fall below the issue's minimums,
 except connection losses, which the daemon's reconnect backoff paces (see `Plan`).
+
+Two phases ride on the first cycle of every run (`phase_windows`), far from the notifier outage
+and the SIGKILL: the *disk-full* window (the state directory's tmpfs filled while the risk
+climbs to critical and emergency, then freed; no other fault from its start until the health
+check after it) and the *slow-notifier* window (the webhook and Telegram sinks answer late
+while the risk comes back down; the long base hold after it lets the Telegram stall end).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ LOSS_SPACING_S = 2.5
 STABLE_S = 7.0
 MAX_BURST_S = 10.0
 LOSS_KINDS = ("drop", "rotate")
+#: After the disk is freed, this long without other faults (the /healthz 200 check).
+DISK_AFTER_S = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,59 @@ class Timing:
         return 2 * self.stale_after_s + 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """The playback seconds of the two phases, both on the first cycle of the path (a `full`
+    one: warning 10 s, critical 17 s, emergency 24 s, de-escalation to critical 32 s, all-clear
+    45 s into a 3-minute run).
+
+    Disk full from `disk_fill_s` (just into the ramp to warning) to `disk_free_s` (the end of
+    the critical hold): the warning and critical crossings happen while the outbox cannot be
+    written. Slow notifiers from `slow_start_s` (just into the ramp to emergency): a request
+    reaching a slow sink before its `slow_ends` time is answered late. The Telegram stand-in
+    stalls on the emergency alert only (it ends 3 s into the emergency hold) while the
+    de-escalation and the all-clear are decided, so both queue behind the stall; the webhook
+    stays slow until 2 s into the base hold (emergency, de-escalation, all-clear). `settle_s`,
+    the end of the base hold after the cycle, comes after every stall (and its queue) ended."""
+
+    disk_fill_s: float
+    disk_free_s: float
+    slow_start_s: float
+    slow_ends: tuple[tuple[str, float], ...]
+    settle_s: float
+
+    @property
+    def slow_end_s(self) -> float:
+        return max(t for _, t in self.slow_ends)
+
+
+def phase_windows(path: PricePath) -> Phases:
+    """Where the phases go on `path` (raises ValueError if its first cycle cannot hold them)."""
+    segs = path.segments
+
+    def first(kind: str, label: str, after: float = 0.0) -> Segment:
+        for seg in segs:
+            if seg.kind == kind and seg.label == label and seg.start_s >= after:
+                return seg
+        raise ValueError(f"the path has no {kind} {label!r} for the phases")
+
+    to_warning = first("ramp", "to warning")
+    critical = first("hold", "critical", to_warning.end_s)
+    to_emergency = first("ramp", "to emergency", critical.end_s)
+    emergency = first("hold", "emergency", to_emergency.end_s)
+    base = first("hold", "base", emergency.end_s)
+    phases = Phases(
+        disk_fill_s=to_warning.start_s + 0.5,
+        disk_free_s=critical.end_s,
+        slow_start_s=to_emergency.start_s + 0.5,
+        slow_ends=(("telegram", emergency.start_s + 3.0), ("webhook", base.start_s + 2.0)),
+        settle_s=base.end_s,
+    )
+    if any(s.label in ("kill", "tail") for s in segs if s.start_s < base.end_s):
+        raise ValueError("the path's first cycle cannot hold the disk-full and slow phases")
+    return phases
+
+
 def _free(t: float, path: PricePath, blocked: list[tuple[float, float]]) -> bool:
     for seg in path.segments:
         if seg.start_s <= t < seg.end_s:
@@ -121,11 +182,13 @@ def _spread(n: int, slots: Sequence[float], rng: random.Random) -> list[float]:
 
 
 def outage_window(path: PricePath, kill: Segment) -> tuple[float, float]:
-    """The SMTP + Telegram outage: about 30 % of the run (40 s to 600 s) around the kill."""
+    """The SMTP + Telegram outage: about 30 % of the run (40 s to 600 s) around the kill, after
+    the phases (a sink stopped while it holds a slow answer would make a duplicate)."""
     total = path.duration_s
     length = min(600.0, max(40.0, 0.3 * total))
     kill_t = kill.start_s + Timing().kill_offset_s
-    start = max(path.segments[0].end_s + 2.0, kill_t - 0.6 * length)
+    start = max(path.segments[0].end_s + 2.0, kill_t - 0.6 * length,
+                phase_windows(path).settle_s)
     return start, start + length
 
 
@@ -142,7 +205,19 @@ def build_schedule(
     plan = plan_for(minutes)
     rng = random.Random(seed * 7919 + 1)
     actions: list[Action] = []
-    blocked: list[tuple[float, float]] = []
+    phases = phase_windows(path)
+    # No other fault around the free, until the health check after it (a dropped stream would
+    # make /healthz 503 for reasons of its own).
+    blocked: list[tuple[float, float]] = [
+        (phases.disk_free_s - 1.0, phases.disk_free_s + DISK_AFTER_S)
+    ]
+    actions.append(Action(phases.disk_fill_s, "disk_fill"))
+    actions.append(Action(phases.disk_free_s, "disk_free"))
+    names = [name for name, _ in phases.slow_ends]
+    actions.append(Action(phases.slow_start_s, "slow_start", {"sinks": names}))
+    for name, end in phases.slow_ends:
+        actions.append(Action(end, "slow_end", {"sinks": [name]}))
+    actions.append(Action(phases.settle_s, "slow_settled"))
 
     for seg in path.holds():
         if seg.label in ("base", "tail"):
@@ -152,7 +227,7 @@ def build_schedule(
                     f"a {seg.label} hold of {seg.end_s - seg.start_s:g} s cannot hold a"
                     f" {tm.silence_s:g} s silence (stale_after_s {tm.stale_after_s:g})"
                 )
-            conn = "all" if len(blocked) % 2 == 0 else "market"
+            conn = "all" if len(blocked) % 2 == 1 else "market"
             actions.append(Action(start, "silence", {"conn": conn, "seconds": tm.silence_s}))
             blocked.append((start - 1.0, start + tm.silence_s + 1.5))
         if seg.label != "lead" and seg.end_s - seg.start_s >= 4.0:
@@ -170,7 +245,13 @@ def build_schedule(
     slots = [i * SLOT_S for i in range(n_slots) if _free(i * SLOT_S, path, blocked)]
 
     actions += _loss_bursts(path, plan, blocked, rng)
-    burst_spans = [(a.t_s - 3.0, a.t_s + 3.0) for a in actions if a.kind in LOSS_KINDS]
+    # A listenKey expiry stays 3 s clear of user-stream losses and 1 s of market ones.
+    burst_spans = [
+        (a.t_s - pad, a.t_s + pad)
+        for a in actions
+        if a.kind in LOSS_KINDS
+        for pad in [3.0 if a.params.get("conn") == "user" else 1.0]
+    ]
     quiet = [t for t in slots if not any(a <= t < b for a, b in burst_spans)]
     for t in _spread(plan.expiries, quiet, rng):
         actions.append(Action(t, "expire_listen_key", {"product": "um"}))
@@ -287,6 +368,12 @@ def fault_counts(actions: Sequence[Action]) -> Counter[str]:
         elif a.kind == "skew_time":
             if a.params["ms"]:
                 counts["skew_time"] += 1
-        elif a.kind not in ("probe", "restart", "sinks_up"):
+        elif a.kind == "disk_fill":
+            counts["disk_full"] += 1
+        elif a.kind == "slow_start":
+            counts["slow_notifier"] += 1
+        elif a.kind not in (
+            "probe", "restart", "sinks_up", "disk_free", "slow_end", "slow_settled"
+        ):
             counts[a.kind] += 1
     return counts

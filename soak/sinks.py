@@ -1,6 +1,8 @@
 """Real notifier sinks on loopback: an SMTP server (aiosmtpd), a Telegram Bot API stand-in and a
 webhook receiver (aiohttp), each recording what arrived and able to go down and come back on
-the same port (the notifier outage).
+the same port (the notifier outage). The two HTTP sinks can also answer slowly (`slow`): a
+request that arrives while a sink is slow is recorded at once and answered `delay_s` later
+(the slow-notifier phase); the webhook keeps each request's `Idempotency-Key` header.
 
 Every alert message ends with `alert <id>` (the footer of every rendering), so a receipt is
 reduced to that id; the raw bytes are kept for the secret scan.
@@ -8,6 +10,7 @@ reduced to that id; the raw bytes are kept for the secret scan.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -35,11 +38,15 @@ def free_port() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """One alert as a sink got it: which sink, the alert id (None: unparseable), when."""
+    """One alert as a sink got it: which sink, the alert id (None: unparseable), when (the
+    request's arrival, monotonic), the `Idempotency-Key` header if any, and `delay_s` when the
+    sink answered it that much later (the slow-notifier phase)."""
 
     sink: str
     alert_id: str | None
     at: float
+    key: str | None = None
+    delay_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -49,10 +56,13 @@ class Inbox:
     receipts: list[Receipt] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
 
-    def add(self, sink: str, text: str, raw: bytes) -> None:
+    def add(
+        self, sink: str, text: str, raw: bytes, *, key: str | None = None, delay_s: float = 0.0
+    ) -> None:
         self.raw.append(raw)
         match = ALERT_ID.search(text)
-        self.receipts.append(Receipt(sink, match.group(1) if match else None, time.monotonic()))
+        alert_id = match.group(1) if match else None
+        self.receipts.append(Receipt(sink, alert_id, time.monotonic(), key, delay_s))
 
     def of(self, sink: str) -> list[Receipt]:
         return [r for r in self.receipts if r.sink == sink]
@@ -134,6 +144,10 @@ class HttpSink:
         self.port = free_port()
         self._field = field_name
         self._runner: web.AppRunner | None = None
+        #: While > 0, every request is answered this many seconds after it arrived.
+        self.delay_s = 0.0
+        #: Slow answers still being held back (a sink must not stop while it holds one).
+        self.holding = 0
 
     @property
     def base(self) -> str:
@@ -162,8 +176,17 @@ class HttpSink:
         except ValueError:
             body = {}
         text = str(body.get(self._field, "")) if isinstance(body, dict) else ""
-        self.inbox.add(self.name, text, raw)
-        return web.json_response({"ok": True, "result": {"message_id": len(self.inbox.raw)}})
+        delay = self.delay_s
+        key = request.headers.get("Idempotency-Key")
+        self.inbox.add(self.name, text, raw, key=key, delay_s=delay)
+        message_id = len(self.inbox.raw)
+        if delay > 0.0:
+            self.holding += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.holding -= 1
+        return web.json_response({"ok": True, "result": {"message_id": message_id}})
 
 
 @dataclass(slots=True)
@@ -217,3 +240,9 @@ class Sinks:
         self.smtp.stop()
         await self.telegram.stop()
         await self.webhook.stop()
+
+    def slow(self, delays: dict[str, float]) -> None:
+        """Make the named HTTP sinks answer `delay` seconds late (0: at once again)."""
+        for sink in (self.telegram, self.webhook):
+            if sink.name in delays:
+                sink.delay_s = delays[sink.name]

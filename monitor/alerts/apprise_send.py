@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import apprise
 
+from monitor.alerts.incidents import with_incident
 from monitor.alerts.inflight import InFlight
 from monitor.alerts.messages import RenderedAlert
 from monitor.alerts.redact import APPRISE_LOGGER, guard_apprise_logs, scrub
@@ -140,7 +141,7 @@ class AppriseSender:
             # service_timeout=0 keeps the send in this thread (not Apprise's shared pool).
             asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
             notifier = apprise.Apprise(asset=asset)
-            url, notify_type = self._url, apprise.NotifyType.INFO
+            url, notify_type = with_incident(self._url, message.incident), apprise.NotifyType.INFO
             if self._urgency == "auto":
                 url, notify_type = with_urgency(url, message.urgency)
             if not notifier.add(url):

@@ -14,6 +14,10 @@ The daily digest goes only to destinations carrying its tag (`[heartbeat] digest
 destination's `urgency` ("auto" or "none") says whether senders map the alert's urgency to the
 service's notify type and priority (see `apprise_send`, `telegram`).
 
+Escalations (an emergency nobody acknowledged) go only to destinations tagged `escalation`
+(account tags still apply). `pagerduty://ROUTING_KEY` destinations are sent by our own Events v2
+sender (`pagerduty`: incidents keyed per episode, resolved on the all-clear).
+
 Daemon-wide alerts (the outbox failing) have no account (`account == ""`): every destination
 whose category tags accept them hears them, whatever its account tags.
 """
@@ -30,7 +34,8 @@ from pathlib import Path
 import apprise
 
 from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, URGENCY_MODES, AppriseSender
-from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent, AlertKind
+from monitor.alerts.pagerduty import DEFAULT_EVENTS_URL, PagerDutySender, is_events_url, routing_key
+from monitor.alerts.policy import CATEGORY_TAGS, TAG_ESCALATION, AlertIntent, AlertKind
 from monitor.alerts.redact import privacy_url, redacted_url, url_secrets
 from monitor.alerts.sender import Sender
 from monitor.alerts.telegram import DEFAULT_API_BASE, SCHEMES, TelegramSender, parse_tgram
@@ -59,6 +64,8 @@ class Destination:
     def accepts(self, intent: AlertIntent) -> bool:
         if intent.kind is AlertKind.DIGEST:  # only where its tag asks for it
             return bool(self.tags & intent.tags)
+        if intent.kind is AlertKind.ESCALATION and TAG_ESCALATION not in self.tags:
+            return False
         categories = self.tags & CATEGORY_TAGS
         accounts = self.tags - CATEGORY_TAGS
         if categories and not categories & intent.tags:
@@ -79,6 +86,17 @@ def destination(
         raise ValueError("a delivery timeout must be > 0")
     if urgency not in URGENCY_MODES:
         raise ValueError(f"urgency must be one of {', '.join(URGENCY_MODES)}")
+    if is_events_url(url):
+        key = routing_key(url)
+        return Destination(
+            url=url,
+            tags=frozenset(str(t).strip() for t in tags if str(t).strip()),
+            dest_id=hashlib.sha256(url.encode()).hexdigest()[:16],
+            display="pagerduty://***",
+            secrets=url_secrets(url) | {key},
+            timeout_s=timeout_s,
+            urgency=urgency,
+        )
     if privacy_url(url) is None:
         raise ValueError(f"not a valid Apprise URL: {redacted_url(url)}")
     return Destination(
@@ -158,10 +176,18 @@ def sender_for(
     *,
     telegram_api_base: str = DEFAULT_API_BASE,
     timeout_s: float | None = None,
+    telegram_buttons: bool = False,
+    pagerduty_events_url: str = DEFAULT_EVENTS_URL,
 ) -> Sender:
-    """The sender for one destination: our Telegram client for tgram://, Apprise otherwise
-    (`timeout_s` overrides the destination's own)."""
+    """The sender for one destination: our Telegram client for tgram://, our Events v2 client
+    for pagerduty://ROUTING_KEY, Apprise otherwise (`timeout_s` overrides the destination's
+    own; `telegram_buttons`: level alerts carry Ack / Snooze / Status buttons)."""
     timeout_s = dest.timeout_s if timeout_s is None else timeout_s
+    if is_events_url(dest.url):
+        return PagerDutySender(
+            routing_key(dest.url), dest.secrets, events_url=pagerduty_events_url,
+            timeout_s=timeout_s,
+        )
     if dest.is_telegram:
         token, chats = parse_tgram(dest.url)
         return TelegramSender(
@@ -171,5 +197,6 @@ def sender_for(
             api_base=telegram_api_base,
             timeout_s=timeout_s,
             urgency=dest.urgency,
+            buttons=telegram_buttons,
         )
     return AppriseSender(dest.url, dest.secrets, timeout_s=timeout_s, urgency=dest.urgency)

@@ -58,6 +58,10 @@ class RenderedAlert:
     text: str
     html: str
     line: str
+    #: Routing facts a sender may use (Telegram buttons, PagerDuty dedup keys); persisted.
+    account: str = ""
+    kind: str = ""
+    incident: str = ""
 
     @property
     def urgency(self) -> str:
@@ -78,12 +82,14 @@ _LABELS = {
     AlertKind.RESTORED: "RESTORED",
     AlertKind.DRIFT: "DRIFT",
     AlertKind.DIGEST: "DIGEST",
+    AlertKind.ESCALATION: "ESCALATION",
 }
 
 #: How loudly each subject label is delivered: `emergency` (wake me), `critical`, `warning`,
 #: `success` (all clear, sight restored) or `info` (quiet). Unknown labels are `warning`.
 URGENCY = {
     "EMERGENCY": "emergency",
+    "ESCALATION": "emergency",
     "CRITICAL": "critical",
     "WARNING": "warning",
     "RAPID": "critical",
@@ -102,7 +108,7 @@ URGENCIES = ("emergency", "critical", "warning", "success", "info")
 
 def label(intent: AlertIntent) -> str:
     """The bracketed tag of a subject: the level for level-bearing alerts, else the kind."""
-    if intent.level is not None and intent.kind is not AlertKind.RAPID:
+    if intent.level is not None and intent.kind not in (AlertKind.RAPID, AlertKind.ESCALATION):
         return intent.level.upper()
     return _LABELS.get(intent.kind, "INFO")
 
@@ -127,6 +133,8 @@ def summary(intent: AlertIntent) -> str:
             return "local figures disagree with the exchange"
         case AlertKind.DIGEST:
             return "daily digest"
+        case AlertKind.ESCALATION:
+            return "emergency not acknowledged"
     return f"exchange signal: {intent.topic.split(':')[0]}"
 
 
@@ -271,6 +279,17 @@ def subject(intent: AlertIntent) -> str:
     return f"[{label(intent)}] {intent.account}: {summary(intent)}, risk {pct(intent.risk)}"
 
 
+def attention_lines(intent: AlertIntent) -> list[str]:
+    """What humans said: the ack of this episode, a snooze in force (UTC end time)."""
+    out = []
+    if intent.acked is not None:
+        out.append(f"Acknowledged at {intent.acked}: its repeats and escalation are stopped")
+    if intent.snoozed_until_ms is not None:
+        end = datetime.fromtimestamp(intent.snoozed_until_ms / 1000, UTC)
+        out.append(f"Snoozed until {end:%Y-%m-%d %H:%M} UTC (a higher level still alerts)")
+    return out
+
+
 def body_lines(
     intent: AlertIntent, snap: RiskSnapshot | None, heavy: HeavyFigures | None
 ) -> list[str]:
@@ -281,6 +300,7 @@ def body_lines(
         lines.append(todo)
     if intent.detail:
         lines.append(intent.detail)
+    lines.extend(attention_lines(intent))
     if snap is not None:
         lines.append(f"Risk {pct(snap.risk)} · {native_figure(snap)} · mode {snap.mode}")
         lines.append(
@@ -345,4 +365,7 @@ def render(
         text=text,
         html=telegram_html(lines, footer),
         line=line,
+        account=intent.account,
+        kind=str(intent.kind),
+        incident=intent.incident,
     )

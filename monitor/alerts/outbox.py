@@ -36,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.policy import AlertIntent, AlertKind, Ladder, Level, rank
+from monitor.alerts.policy import AlertIntent, AlertKind, Attention, Ladder, Level, rank
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     subject      TEXT NOT NULL,
     body         TEXT NOT NULL,
     html         TEXT NOT NULL,
-    line         TEXT NOT NULL
+    line         TEXT NOT NULL,
+    incident     TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -80,6 +81,20 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (dest_id, state, seq);
 """
+#: Acks and snoozes (created on the first one: an outbox nobody answered stays as it was).
+_ATTENTION = """
+CREATE TABLE IF NOT EXISTS attention (
+    account         TEXT PRIMARY KEY,
+    ack_level       TEXT,
+    ack_ms          INTEGER NOT NULL DEFAULT 0,
+    ack_incident    TEXT NOT NULL DEFAULT '',
+    snooze_level    TEXT,
+    snooze_until_ms INTEGER NOT NULL DEFAULT 0,
+    updated_ms      INTEGER NOT NULL
+);
+"""
+#: Columns added after the first release (ALTER TABLE on an older outbox).
+_MIGRATIONS = (("alerts", "incident", "TEXT NOT NULL DEFAULT ''"),)
 
 
 _LADDER_KINDS = tuple(
@@ -138,11 +153,17 @@ class _Mark:
 _Write = _Enqueue | _Mark
 
 
-def _private_file(path: Path) -> None:
-    """Create `path` (and tighten it and its WAL/SHM files) to mode 0600 before SQLite opens
-    it: SQLite creates the WAL and SHM files with the database file's mode."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    os.close(fd)
+def _private_file(path: Path, *, create: bool) -> None:
+    """Tighten `path` and its WAL/SHM files to mode 0600 (SQLite creates the WAL and SHM files
+    with the database file's mode); with `create`, create an empty `path` 0600 first.
+
+    Only before SQLite connects may this open the file: POSIX record locks belong to the
+    process and are all released when *any* descriptor of the file is closed, so an open/close
+    after `connect` silently drops SQLite's locks, and the next process that opens the outbox
+    (a backup, an operator's `sqlite3` shell) deletes the WAL the daemon is still writing."""
+    if create:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        os.close(fd)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError):
             if file.stat().st_mode & 0o777 != FILE_MODE:
@@ -173,7 +194,7 @@ class Outbox:
     ) -> None:
         self._now_ms = now_ms
         file = Path(path)
-        _private_file(file)
+        _private_file(file, create=True)
         self._db = sqlite3.connect(str(file), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a commit survives a crash or SIGKILL of the daemon (what resuming needs)
@@ -190,12 +211,19 @@ class Outbox:
         self._wal = file.with_name(file.name + "-wal")
         self._wal_limit = wal_limit_bytes
         self._db.executescript(_SCHEMA)
-        _private_file(file)
+        self._migrate()
+        _private_file(file, create=False)  # chmod only: never open a file SQLite holds
         self._held: deque[_Write] = deque()
         self._held_ids: set[str] = set()
         self._failing: str | None = None
         #: Writes that could not be made when asked (each then held in memory).
         self.write_failures = 0
+
+    def _migrate(self) -> None:
+        for table, column, decl in _MIGRATIONS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         if self._held:
@@ -354,7 +382,9 @@ class Outbox:
         intent, message, now = write.intent, write.message, write.at_ms
         db = self._db
         cur = db.execute(
-            "INSERT OR IGNORE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO alerts (alert_id, account, kind, level, rank, coalesce_key,"
+            " t_ms, created_ms, subject, body, html, line, incident)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 intent.alert_id,
                 intent.account,
@@ -368,6 +398,7 @@ class Outbox:
                 message.text,
                 message.html,
                 message.line,
+                intent.incident,
             ),
         )
         if cur.rowcount == 0:
@@ -457,7 +488,57 @@ class Outbox:
         levels = [Level(level) for (level,) in peaks if level in _LEVELS]
         peak = max(levels, key=rank) if levels else None
         kind, level = AlertKind(row[0]), Level(row[1]) if row[1] in _LEVELS else None
-        return Ladder(kind, level, peak, status)
+        episode = db.execute(
+            "SELECT MIN(t_ms) FROM alerts WHERE account = ? AND kind = ? AND rowid >"
+            " (SELECT COALESCE(MAX(rowid), 0) FROM alerts WHERE account = ? AND kind = ?)",
+            (account, str(AlertKind.LEVEL), account, str(AlertKind.ALL_CLEAR)),
+        ).fetchone()
+        start = None if episode is None or episode[0] is None else int(episode[0])
+        return Ladder(kind, level, peak, status, start)
+
+    # ------------------------------------------------------------------ attention
+    def save_attention(self, account: str, attention: Attention) -> bool:
+        """Persist the ack and snooze of `account` (replacing the previous ones); False (and a
+        warning) when the database cannot be written: they then hold until a restart."""
+        try:
+            self._db.execute(_ATTENTION)
+            self._db.execute(
+                "INSERT OR REPLACE INTO attention VALUES (?,?,?,?,?,?,?)",
+                (
+                    account,
+                    None if attention.ack_level is None else str(attention.ack_level),
+                    attention.ack_ms,
+                    attention.ack_incident,
+                    None if attention.snooze_level is None else str(attention.snooze_level),
+                    attention.snooze_until_ms,
+                    self._now_ms(),
+                ),
+            )
+        except sqlite3.Error as exc:
+            log.warning("outbox: could not persist the ack/snooze of %s: %s", account, exc)
+            return False
+        return True
+
+    def attention(self, account: str) -> Attention | None:
+        """The ack and snooze persisted for `account` (None: never any)."""
+        try:
+            row = self._db.execute(
+                "SELECT ack_level, ack_ms, ack_incident, snooze_level, snooze_until_ms"
+                " FROM attention WHERE account = ?",
+                (account,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table: nobody ever answered
+            return None
+        if row is None:
+            return None
+        ack, ack_ms, incident, snooze, until = row
+        return Attention(
+            Level(ack) if ack in _LEVELS else None,
+            int(ack_ms),
+            str(incident),
+            Level(snooze) if snooze in _LEVELS else None,
+            int(until),
+        )
 
     def _status(self, account: str) -> str | None:
         """The status of the account's last exchange-status alert (its topic's suffix)."""
@@ -484,7 +565,7 @@ class Outbox:
         """Every queued delivery, oldest first (what a starting worker resumes)."""
         rows = self._db.execute(
             "SELECT d.seq, d.alert_id, d.dest_id, d.attempts, a.created_ms, a.subject, a.body,"
-            " a.html, a.line, a.account, a.kind, a.rank, a.coalesce_key"
+            " a.html, a.line, a.account, a.kind, a.rank, a.coalesce_key, a.incident"
             " FROM deliveries d JOIN alerts a USING (alert_id) WHERE d.state = ? ORDER BY d.seq",
             (State.QUEUED,),
         ).fetchall()
@@ -494,7 +575,7 @@ class Outbox:
         """The oldest queued delivery of a destination."""
         row = self._db.execute(
             "SELECT d.seq, d.alert_id, d.dest_id, d.attempts, a.created_ms, a.subject, a.body,"
-            " a.html, a.line, a.account, a.kind, a.rank, a.coalesce_key"
+            " a.html, a.line, a.account, a.kind, a.rank, a.coalesce_key, a.incident"
             " FROM deliveries d JOIN alerts a USING (alert_id)"
             " WHERE d.dest_id = ? AND d.state = ? ORDER BY d.seq LIMIT 1",
             (dest_id, State.QUEUED),
@@ -525,16 +606,26 @@ class Outbox:
         """Every persisted alert id, in the order they were persisted."""
         return [str(a) for (a,) in self._db.execute("SELECT alert_id FROM alerts ORDER BY rowid")]
 
+    def kinds_since(self, t_ms: int) -> list[tuple[str, str, str | None]]:
+        """(account, kind, level) of every alert decided at or after `t_ms` (the digest)."""
+        rows = self._db.execute(
+            "SELECT account, kind, level FROM alerts WHERE t_ms >= ? ORDER BY t_ms", (t_ms,)
+        )
+        return [(str(a), str(k), None if lv is None else str(lv)) for a, k, lv in rows]
+
 
 def _pending(row: tuple[object, ...]) -> Pending:
-    seq, alert_id, dest_id, attempts, created, subject, body, html, line, acct, kind, rk, ck = row
+    seq, alert_id, dest_id, attempts, created, subject, body, html, line = row[:9]
+    acct, kind, rk, ck, inc = row[9:]
     return Pending(
         int(str(seq)),
         str(alert_id),
         str(dest_id),
         int(str(attempts)),
         int(str(created)),
-        RenderedAlert(str(subject), str(body), str(html), str(line)),
+        RenderedAlert(
+            str(subject), str(body), str(html), str(line), str(acct), str(kind), str(inc)
+        ),
         str(acct),
         str(kind),
         int(str(rk)),

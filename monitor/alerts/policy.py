@@ -13,6 +13,17 @@ stale, so nothing is ever decided on stale state.
 
 Alert ids are deterministic (account, kind, level, event time, topic): replaying the same events
 yields the same ids, and a restart that sees new events yields new ones.
+
+Humans answer back (`Ack`, `Snooze`, `Unsnooze`, each with the `now` it was given at): an ack
+covers the current episode at the level it stands at (emergency repeats stop, and so does the
+escalation of an unacknowledged emergency); a snooze silences, until it ends, repeats and every
+alert at or below the level it was taken at (warning when taken with nothing raised). Neither
+ever hides an alert of a higher level than the one acknowledged or snoozed, a fresh crossing into
+emergency, anything decided at risk >= 1.0 (liquidation), or a blind monitor (`hides`). An
+emergency not acknowledged within `escalate_after_ms` raises an ESCALATION (tag `escalation`),
+repeated every `repeat_ms` until acknowledged or the level drops. Each episode has a stable
+incident key (account and the episode's first level alert time): its alerts carry it and its
+all-clear resolves it; blind/restored share one key too.
 """
 
 from __future__ import annotations
@@ -42,12 +53,16 @@ class AlertKind(StrEnum):
     EXCHANGE = "exchange"
     OUTBOX = "outbox"  # daemon-wide: the alert outbox cannot be written / works again
     DIGEST = "digest"  # daemon-wide: the daily summary (`[heartbeat] digest_at`)
+    ESCALATION = "escalation"  # an emergency nobody acknowledged within `escalate_after_ms`
 
 
 #: Routing tags besides account names.
 TAG_OPS = "ops"
 TAG_INFO = "info"
-CATEGORY_TAGS = frozenset({Level.WARNING, Level.CRITICAL, Level.EMERGENCY, TAG_OPS, TAG_INFO})
+TAG_ESCALATION = "escalation"
+CATEGORY_TAGS = frozenset(
+    {Level.WARNING, Level.CRITICAL, Level.EMERGENCY, TAG_OPS, TAG_INFO, TAG_ESCALATION}
+)
 
 _BY_RANK: tuple[Level | None, ...] = (None, Level.WARNING, Level.CRITICAL, Level.EMERGENCY)
 
@@ -94,6 +109,8 @@ class PolicyConfig:
     drift_rel_tol: float = 0.02
     drift_abs_tol: float = 0.005
     exchange_dedup_ms: int = 300_000
+    #: An emergency unacknowledged this long escalates (0: never).
+    escalate_after_ms: int = 300_000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.warning < self.critical < self.emergency:
@@ -105,6 +122,8 @@ class PolicyConfig:
             raise ValueError("hysteresis and dwell_ms must be >= 0 and repeat_ms > 0")
         if self.rapid_rise <= 0.0 or self.rapid_window_ms <= 0 or self.stale_after_ms <= 0:
             raise ValueError("rapid_rise, rapid_window_ms and stale_after_ms must be > 0")
+        if self.escalate_after_ms < 0:
+            raise ValueError("escalate_after_ms must be >= 0")
 
     @property
     def lines(self) -> tuple[float, float, float]:
@@ -125,6 +144,9 @@ class AlertIntent:
     topic: str = ""  # what an exchange / drift / blind alert is about
     detail: str = ""  # human-readable specifics
     peak: Level | None = None  # de-escalation: the level left; all-clear: the episode's peak
+    incident: str = ""  # the episode (or blind span) this alert belongs to; all-clear resolves
+    acked: Level | None = None  # the level a human acknowledged in this episode
+    snoozed_until_ms: int | None = None  # a snooze in force when the alert was decided
 
     @property
     def rank(self) -> int:
@@ -225,6 +247,42 @@ class NegativeBalance:
     amount: float
 
 
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A human acknowledged the account's current episode (at the level it stands at)."""
+
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    """A human silenced repeats and levels up to the current one until `until_ms`."""
+
+    until_ms: int
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsnooze:
+    """A human ended the snooze early."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """What humans said about an account (persisted; see `AlertPolicy.attention`): the level
+    acknowledged in the episode `ack_incident` (0 ms: none), and a snooze."""
+
+    ack_level: Level | None = None
+    ack_ms: int = 0
+    ack_incident: str = ""
+    snooze_level: Level | None = None
+    snooze_until_ms: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.ack_level is None and self.snooze_level is None
+
+
 PolicyEvent = (
     Risk
     | Tick
@@ -237,6 +295,9 @@ PolicyEvent = (
     | AccountStatus
     | NegativeBalance
     | KeyPermissions
+    | Ack
+    | Snooze
+    | Unsnooze
 )
 
 _NOTHING: tuple[AlertIntent, ...] = ()
@@ -277,6 +338,67 @@ class Ladder:
     level: Level | None
     peak: Level | None
     status: str | None = None
+    episode_ms: int | None = None  # when the episode in progress began (its incident key)
+
+
+_LEVEL_NAMES = frozenset(str(level) for level in Level)
+#: Kinds that belong to an episode (they carry its incident key).
+_EPISODE_KINDS = frozenset(
+    {
+        AlertKind.LEVEL,
+        AlertKind.REPEAT,
+        AlertKind.DEESCALATION,
+        AlertKind.ALL_CLEAR,
+        AlertKind.ESCALATION,
+        AlertKind.RAPID,
+    }
+)
+#: Kinds an ack or snooze can quiet; anything else (blind, restored, all-clear, drift...) is sent.
+_QUIETABLE = frozenset(
+    {
+        AlertKind.LEVEL,
+        AlertKind.REPEAT,
+        AlertKind.RAPID,
+        AlertKind.EXCHANGE,
+        AlertKind.DEESCALATION,
+        AlertKind.ESCALATION,
+    }
+)
+
+
+def audience_rank(intent: AlertIntent) -> int:
+    """The highest level whose subscribers hear `intent` (its level, or its cumulative level
+    tags: a de-escalation is heard at the level it left), at least 1."""
+    tagged = max((rank(Level(t)) for t in intent.tags if t in _LEVEL_NAMES), default=0)
+    return max(rank(intent.level), tagged, 1)
+
+
+def hides(intent: AlertIntent, attention: Attention, now_ms: int) -> bool:
+    """Whether an ack or snooze in `attention` quiets `intent` (pure; the policy's filter).
+
+    Never: a level above the acknowledged / snoozed one, a crossing into emergency, anything
+    decided at risk >= 1.0, a blind monitor, an all-clear. An ack quiets the repeats and the
+    escalation of its episode's level; a snooze quiets, while it lasts, whatever is at or below
+    its level (de-escalation notices included)."""
+    if intent.kind not in _QUIETABLE:
+        return False
+    if intent.risk is not None and intent.risk >= 1.0:
+        return False
+    if intent.kind is AlertKind.LEVEL and intent.level is Level.EMERGENCY:
+        return False
+    if intent.kind is AlertKind.EXCHANGE and intent.level is None:
+        return False  # not a level: an account status or key notice is always said
+    audience = audience_rank(intent)
+    acked = rank(attention.ack_level)
+    if (
+        acked
+        and intent.kind in (AlertKind.REPEAT, AlertKind.ESCALATION)
+        and audience <= acked
+        and intent.incident == attention.ack_incident
+    ):
+        return True
+    snoozed = rank(attention.snooze_level)
+    return bool(snoozed) and now_ms < attention.snooze_until_ms and audience <= snoozed
 
 
 class AlertPolicy:
@@ -305,6 +427,10 @@ class AlertPolicy:
         self._exchange_sent: dict[str, int] = {}
         self._status: str | None = None
         self._negative: set[str] = set()
+        self._episode_ms: int | None = None  # the episode's first level alert (incident key)
+        self._attention = Attention()
+        self._emergency_since = 0
+        self._escalated_ms: int | None = None
 
     # ---- read-only state ----
 
@@ -324,6 +450,28 @@ class AlertPolicy:
     def last_seen(self) -> dict[str, int]:
         """When each watched source last delivered (ms); absent sources were never seen."""
         return dict(self._seen)
+
+    @property
+    def incident(self) -> str:
+        """The stable key of the episode in progress ("" with nothing raised)."""
+        return "" if self._episode_ms is None else f"{self.account}:{self._episode_ms}"
+
+    def attention(self, now_ms: int) -> Attention:
+        """The ack of the current episode and the snooze in force at `now_ms` (what is
+        persisted and shown); stale ones (another episode, a snooze that ended) are dropped."""
+        att = self._attention
+        if att.ack_level is not None and att.ack_incident != self.incident:
+            att = Attention(snooze_level=att.snooze_level, snooze_until_ms=att.snooze_until_ms)
+        if att.snooze_level is not None and now_ms >= att.snooze_until_ms:
+            att = Attention(att.ack_level, att.ack_ms, att.ack_incident)
+        self._attention = att
+        return att
+
+    def restore(self, attention: Attention, now_ms: int) -> None:
+        """Take back what humans said before a restart (after `resume`): an ack only if it
+        belongs to the episode that resumed, a snooze only if it has not ended."""
+        self._attention = attention
+        self.attention(now_ms)
 
     @property
     def evaluating(self) -> bool:
@@ -349,8 +497,11 @@ class AlertPolicy:
         self._peak = max(level, rank(ladder.peak)) if level else 0
         self._deesc_sent = ladder.kind is AlertKind.DEESCALATION
         self._below_since = None
+        self._episode_ms = (ladder.episode_ms or now_ms) if level else None
+        self._escalated_ms = None
         if level == 3:
             self._emergency_sent_ms = now_ms
+            self._emergency_since = now_ms
 
     def step(self, event: PolicyEvent, now_ms: int) -> tuple[AlertIntent, ...]:
         """Apply one event at `now_ms`; return the intents it causes (usually none)."""
@@ -362,25 +513,38 @@ class AlertPolicy:
             case Seen(source):
                 return self.seen(source, now_ms)
             case SourceDown(source, reason):
-                return self._on_source_down(source, reason, now_ms)
+                return self._quiet(list(self._on_source_down(source, reason, now_ms)), now_ms)
+            case Ack():
+                self._ack(now_ms)
+                return _NOTHING
+            case Snooze(until_ms):
+                self._snooze(until_ms, now_ms)
+                return _NOTHING
+            case Unsnooze():
+                att = self.attention(now_ms)
+                self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident)
+                return _NOTHING
             case Watch(sources, limits):
-                return self._on_watch(sources, now_ms, limits)
+                return self._quiet(list(self._on_watch(sources, now_ms, limits)), now_ms)
             case Drift():
                 return self._on_drift(event, now_ms)
             case KeyPermissions(enabled):
                 return self._on_key(enabled, now_ms)
             case MarginCall():
-                return self._exchange("MARGIN_CALL", Level.CRITICAL, "margin call", now_ms)
+                out = self._exchange("MARGIN_CALL", Level.CRITICAL, "margin call", now_ms)
+                return self._quiet(list(out), now_ms)
             case RiskLevelChange(status, uni_mmr):
                 note = f"riskLevelChange {status}" + (
                     f" (uniMMR {uni_mmr:.3f})" if uni_mmr is not None else ""
                 )
                 topic = f"riskLevelChange:{status}"
-                return self._exchange(topic, status_level(status), note, now_ms)
+                return self._quiet(
+                    list(self._exchange(topic, status_level(status), note, now_ms)), now_ms
+                )
             case AccountStatus(status):
-                return self._on_status(status, now_ms)
+                return self._quiet(list(self._on_status(status, now_ms)), now_ms)
             case NegativeBalance(asset, amount):
-                return self._on_negative(asset, amount, now_ms)
+                return self._quiet(list(self._on_negative(asset, amount, now_ms)), now_ms)
         raise TypeError(f"not a policy event: {event!r}")
 
     def on_risk(self, risk: float, now_ms: int) -> tuple[AlertIntent, ...]:
@@ -403,7 +567,7 @@ class AlertPolicy:
                     out.append(self._intent(AlertKind.RAPID, None, now_ms, lv, detail=detail))
         elif rise < self.config.rapid_rise / 2:
             self._rapid_armed = True
-        return tuple(out) if out else _NOTHING
+        return self._quiet(out, now_ms) if out else _NOTHING
 
     def on_tick(self, now_ms: int) -> tuple[AlertIntent, ...]:
         """The once-a-second clock: staleness, and the dwell/repeat timers of a raised level."""
@@ -414,7 +578,56 @@ class AlertPolicy:
         self._check_sight(now_ms, out)
         if self._fresh and self._level and self._risk is not None:
             self._evaluate(self._risk, now_ms, out)
-        return tuple(out) if out else _NOTHING
+        return self._quiet(out, now_ms) if out else _NOTHING
+
+    # ---- humans answering back ----
+
+    def _ack(self, now_ms: int) -> None:
+        att = self.attention(now_ms)
+        if not self._level:
+            return  # nothing raised: nothing to acknowledge
+        level = max(self._level, rank(att.ack_level))
+        self._attention = Attention(
+            _BY_RANK[level], now_ms, self.incident, att.snooze_level, att.snooze_until_ms
+        )
+
+    def _snooze(self, until_ms: int, now_ms: int) -> None:
+        att = self.attention(now_ms)
+        if until_ms <= now_ms:
+            self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident)
+            return
+        level = _BY_RANK[max(self._level, 1)]
+        self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident, level, until_ms)
+
+    def _quiet(self, out: list[AlertIntent], now_ms: int) -> tuple[AlertIntent, ...]:
+        """`out` without what an ack or snooze hides (`hides`)."""
+        att = self._attention
+        if att.empty or not out:
+            return tuple(out)
+        att = self.attention(now_ms)
+        return tuple(i for i in out if not hides(i, att, now_ms))
+
+    def _escalate(self, now_ms: int, out: list[AlertIntent]) -> None:
+        """An emergency unacknowledged for `escalate_after_ms`: page the `escalation` tag, then
+        again every `repeat_ms` until acknowledged or the level drops."""
+        after = self.config.escalate_after_ms
+        if not after:
+            return
+        att = self._attention
+        if rank(att.ack_level) >= 3 and att.ack_incident == self.incident:
+            return
+        last = self._escalated_ms
+        if last is None:
+            if now_ms - self._emergency_since < after:
+                return
+        elif now_ms - last < self.config.repeat_ms:
+            return
+        self._escalated_ms = now_ms
+        waited = (now_ms - self._emergency_since) / 1000
+        detail = f"emergency unacknowledged for {waited:.0f} s"
+        out.append(
+            self._intent(AlertKind.ESCALATION, Level.EMERGENCY, now_ms, detail=detail, page=True)
+        )
 
     # ---- levels ----
 
@@ -433,6 +646,8 @@ class AlertPolicy:
         target = self._target(risk)
         level = self._level
         if target > level:
+            if not level:
+                self._episode_ms = now_ms
             self._level = target
             self._peak = max(self._peak, target)
             self._deesc_sent = False
@@ -440,6 +655,8 @@ class AlertPolicy:
             out.append(self._intent(AlertKind.LEVEL, _BY_RANK[target], now_ms))
             if target == 3:
                 self._emergency_sent_ms = now_ms
+                self._emergency_since = now_ms
+                self._escalated_ms = None
             return True
         if target == level:
             self._below_since = None
@@ -450,16 +667,24 @@ class AlertPolicy:
         elif level == 3 and now_ms - self._emergency_sent_ms >= self.config.repeat_ms:
             self._emergency_sent_ms = now_ms
             out.append(self._intent(AlertKind.REPEAT, Level.EMERGENCY, now_ms))
+        if self._level == 3:
+            self._escalate(now_ms, out)
         return False
 
     def _descend(self, target: int, now_ms: int, out: list[AlertIntent]) -> None:
         left = _BY_RANK[self._level]
         self._level = target
         self._below_since = None
+        self._escalated_ms = None
         if target == 0:
             peak = _BY_RANK[self._peak]
             self._peak = 0
             out.append(self._intent(AlertKind.ALL_CLEAR, None, now_ms, peak, peak=peak, info=True))
+            self._episode_ms = None  # the all-clear carried the incident key; it is resolved
+            att = self._attention
+            self._attention = Attention(
+                snooze_level=att.snooze_level, snooze_until_ms=att.snooze_until_ms
+            )
         elif not self._deesc_sent:
             self._deesc_sent = True
             out.append(
@@ -534,7 +759,10 @@ class AlertPolicy:
             parts = down + ([f"no fresh data for over {limit} s: {shown}"] if late else [])
             detail = "; ".join(parts)
             out.append(
-                self._intent(AlertKind.BLIND, None, now_ms, self.level, ops=True, detail=detail)
+                self._intent(
+                    AlertKind.BLIND, None, now_ms, self.level, ops=True, detail=detail,
+                    incident=f"{self.account}:blind:{now_ms}",
+                )
             )
 
     def _restore_if_sighted(self, now_ms: int) -> tuple[AlertIntent, ...]:
@@ -548,7 +776,8 @@ class AlertPolicy:
         detail = f"blind for {(at - since) / 1000:.0f} s; levels resume on the next snapshot"
         return (
             self._intent(
-                AlertKind.RESTORED, None, at, self.level, ops=True, info=True, detail=detail
+                AlertKind.RESTORED, None, at, self.level, ops=True, info=True, detail=detail,
+                incident=f"{self.account}:blind:{since}",
             ),
         )
 
@@ -643,9 +872,24 @@ class AlertPolicy:
         info: bool = False,
         topic: str = "",
         detail: str = "",
+        page: bool = False,
+        incident: str | None = None,
     ) -> AlertIntent:
-        """Build an intent; `audience` is the level whose subscribers must hear it."""
-        tags = level_tags(audience or level) | self._acct_tag
+        """Build an intent; `audience` is the level whose subscribers must hear it; `page`:
+        only the `escalation` tag hears it."""
+        if page:
+            tags = self._acct_tag | {TAG_ESCALATION}
+        else:
+            tags = level_tags(audience or level) | self._acct_tag
+        if incident is None:
+            incident = self.incident if kind in _EPISODE_KINDS else ""
+        att = self._attention
+        acked = att.ack_level if att.ack_incident == incident else None
+        snoozed = (
+            att.snooze_until_ms
+            if att.snooze_level is not None and now_ms < att.snooze_until_ms
+            else None
+        )
         if ops:
             tags |= {TAG_OPS}
         if info:
@@ -664,4 +908,7 @@ class AlertPolicy:
             topic=topic,
             detail=detail,
             peak=peak,
+            incident=incident,
+            acked=acked if incident else None,
+            snoozed_until_ms=snoozed,
         )

@@ -64,6 +64,24 @@ def chat_payload(chat: str, html: str, *, silent: bool = False) -> dict[str, Any
     return payload
 
 
+#: Alert kinds whose Telegram message carries the Ack / Snooze / Status buttons.
+BUTTON_KINDS = frozenset({"level", "repeat", "escalation", "rapid"})
+SNOOZE_BUTTON = "15m"
+
+
+def buttons(account: str) -> dict[str, Any]:
+    """The inline keyboard of a level alert (callback data: `ack:NAME`, `snooze:15m:NAME`,
+    `status`; at most 64 bytes, so a very long account name gets no Ack/Snooze)."""
+    row: list[dict[str, str]] = []
+    if len(account.encode()) <= 50:
+        row += [
+            {"text": "Ack", "callback_data": f"ack:{account}"},
+            {"text": "Snooze 15 m", "callback_data": f"snooze:{SNOOZE_BUTTON}:{account}"},
+        ]
+    row.append({"text": "Status", "callback_data": "status"})
+    return {"inline_keyboard": [row]}
+
+
 def interpret(status: int, body: Mapping[str, Any], secrets: frozenset[str]) -> SendResult:
     """Turn a Bot API answer into a `SendResult` (pure)."""
     if status == 200 and body.get("ok") is True:
@@ -91,8 +109,10 @@ class TelegramSender:
         api_base: str = DEFAULT_API_BASE,
         timeout_s: float = 60.0,
         urgency: str = "auto",
+        buttons: bool = False,
     ) -> None:
         self._url = f"{api_base.rstrip('/')}/bot{token}/sendMessage"
+        self._buttons = buttons  # the bot answers commands: level alerts get inline buttons
         self._urgency = urgency  # "auto": info-level alerts are silent; "none": never
         self._chat = chat
         self._secrets = secrets | {token}
@@ -107,9 +127,10 @@ class TelegramSender:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.post(
-                self._url, json=chat_payload(self._chat, message.html, silent=self._silent(message))
-            ) as resp:
+            payload = chat_payload(self._chat, message.html, silent=self._silent(message))
+            if self._buttons and message.account and message.kind in BUTTON_KINDS:
+                payload["reply_markup"] = buttons(message.account)
+            async with self._session.post(self._url, json=payload) as resp:
                 status = resp.status
                 try:
                     body = await resp.json(content_type=None)

@@ -210,8 +210,8 @@ def test_sqlite_full_is_what_the_small_disk_produces(disk: SmallDisk) -> None:
     with pytest.raises(sqlite3.OperationalError) as caught:
         raw.execute("BEGIN IMMEDIATE")
         raw.execute(
-            "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            ("x", "a", "k", None, 0, "c", 0, 0, "s", "y" * 65536, "h", "l"),
+            "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("x", "a", "k", None, 0, "c", 0, 0, "s", "y" * 65536, "h", "l", ""),
         )
         raw.execute("COMMIT")
     if raw.in_transaction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,9 @@ def test_enqueue_persists_before_anything_is_sent(tmp_path: Path) -> None:
     box.close()
     again = Outbox(tmp_path / "o.db")
     head = again.head("d1")
-    assert head is not None and head.message == make_message(1)
+    # the routing facts (account, kind, incident) come back from the alert's own row
+    expected = replace(make_message(1), account="alice", kind="level")
+    assert head is not None and head.message == expected
     assert head.alert_id == make_intent(1).alert_id and head.attempts == 0
     assert again.queued() == 2
     again.close()
@@ -154,12 +157,19 @@ def test_ladder_is_the_last_level_alert_with_its_peak(outbox: Outbox) -> None:
     for n, (kind, level) in enumerate(sequence):
         outbox.enqueue(make_intent(n, kind=kind, level=level), make_message(n), ["d"])
     outbox.enqueue(make_intent(9, level=Level.EMERGENCY, account="bob"), make_message(9), ["d"])
-    assert outbox.ladder("alice") == Ladder(AlertKind.DEESCALATION, Level.WARNING, Level.CRITICAL)
+    t = 1_700_000_000_000  # make_intent(n) is decided at t + n: the episode began at n = 0
+    assert outbox.ladder("alice") == Ladder(
+        AlertKind.DEESCALATION, Level.WARNING, Level.CRITICAL, None, t
+    )
     outbox.enqueue(make_intent(10, kind=AlertKind.ALL_CLEAR, level=None), make_message(10), ["d"])
     assert outbox.ladder("alice") == Ladder(AlertKind.ALL_CLEAR, None, None)
     outbox.enqueue(make_intent(11, level=Level.WARNING), make_message(11), ["d"])
-    assert outbox.ladder("alice") == Ladder(AlertKind.LEVEL, Level.WARNING, Level.WARNING)
-    assert outbox.ladder("bob") == Ladder(AlertKind.LEVEL, Level.EMERGENCY, Level.EMERGENCY)
+    assert outbox.ladder("alice") == Ladder(
+        AlertKind.LEVEL, Level.WARNING, Level.WARNING, None, t + 11
+    )
+    assert outbox.ladder("bob") == Ladder(
+        AlertKind.LEVEL, Level.EMERGENCY, Level.EMERGENCY, None, t + 9
+    )
 
 
 def test_checkpoints_run_outside_the_alert_commit(tmp_path: Path) -> None:
@@ -233,7 +243,7 @@ def test_ladder_carries_the_last_exchange_status(outbox: Outbox) -> None:
     outbox.enqueue(make_intent(2, level=Level.WARNING), make_message(2), ["d"])
     status_alert(3, "negativeBalance:USDT")  # not a status
     assert outbox.ladder("alice") == Ladder(
-        AlertKind.LEVEL, Level.WARNING, Level.WARNING, "MARGIN_CALL"
+        AlertKind.LEVEL, Level.WARNING, Level.WARNING, "MARGIN_CALL", 1_700_000_000_002
     )
     status_alert(4, "riskLevelChange:REDUCE_ONLY")
     ladder = outbox.ladder("alice")

@@ -1,17 +1,29 @@
-"""The soak harness's pure parts: the schedule meets the issue's minimums, the price path crosses
-every level, and the expected-vs-delivered matching counts lost, duplicates and coalesced right."""
+"""The soak harness's pure parts: the schedule meets the issue's minimums and holds the disk-full
+and slow-notifier phases, the price path crosses every level, the expected-vs-delivered matching
+counts lost, duplicates and coalesced right, and the phases' verdicts judge what they should."""
 
 from __future__ import annotations
 
 import pytest
 
+from monitor.alerts.sender import idempotency_key
 from monitor.feed.recording import WsLine
-from soak.config import AlertSettings
-from soak.expected import Key, expected_alerts, key_of_id
+from soak.config import AlertSettings, PhaseSettings
+from soak.expected import Key, expected_alerts, expected_timed, key_of_id
 from soak.matching import match_sink
 from soak.path import RISK, build_path, recording
+from soak.phases import Arrival, DiskObs, HealthSample, SlowObs, in_ci, judge_disk, judge_slow
 from soak.report import count_leaks, secret_forms
-from soak.schedule import LOSSES_PER_BURST, STABLE_S, Timing, build_schedule, fault_counts
+from soak.schedule import (
+    DISK_AFTER_S,
+    LOSSES_PER_BURST,
+    STABLE_S,
+    Timing,
+    build_schedule,
+    fault_counts,
+    outage_window,
+    phase_windows,
+)
 
 T0 = 1_790_000_000_000
 
@@ -36,6 +48,7 @@ def test_schedule_meets_the_minimums(minutes: float) -> None:
     assert counts["push_duplicate"] >= 20 and counts["push_out_of_order"] >= 20
     assert {f"rest_{s}" for s in (500, 502, 503, 429, 418)} <= set(counts)
     assert counts["sinks_down"] == 1 and counts["kill"] == 1
+    assert counts["disk_full"] == 1 and counts["slow_notifier"] == 1
     # Connection losses are paced by the daemon's backoff (`Plan`): 100 drops from 13 minutes.
     if minutes >= 13:
         assert counts["drop"] >= 100
@@ -188,3 +201,174 @@ def test_no_ramp_frame_makes_the_expected_ladder_timing_dependent(minutes: int) 
             risk = path.risk_at(seg.start_s + k)
             held = [lv for lv in range(1, top + 1) if risk >= LINES[lv - 1] - HYSTERESIS]
             assert max(held, default=0) in (top, bottom), (seg.label, risk)
+
+
+# ---------------------------------------------------------------------------- the phases
+def _timed(minutes: float, seed: int) -> list[tuple[Key, float]]:
+    path = build_path(minutes, seed)
+    meta, lines = recording(path, T0)
+    return [(k, (t - T0) / 1000) for k, t in expected_timed(meta, lines, AlertSettings().policy())]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 7, 11])
+@pytest.mark.parametrize("minutes", [3, 60])
+def test_every_ci_length_and_hour_long_path_holds_both_phases(minutes: int, seed: int) -> None:
+    """Disk full while the risk crosses warning and critical; slow notifiers while it crosses
+    emergency and comes back down; both on the first cycle, before the outage and the kill,
+    and every stall (and the alerts queued behind it) over before the next crossing."""
+    path, actions = _schedule(minutes, seed)
+    phases = phase_windows(path)
+    kinds = [a.kind for a in actions]
+    for kind in ("disk_fill", "disk_free", "slow_start", "slow_settled"):
+        assert kinds.count(kind) == 1
+    assert kinds.count("slow_end") == 2
+    at = {a.kind: a.t_s for a in actions if a.kind in ("disk_fill", "disk_free", "slow_start")}
+    assert at["disk_fill"] < at["disk_free"] <= at["slow_start"]
+    timed = _timed(minutes, seed)
+    in_disk = [str(k) for k, t in timed if phases.disk_fill_s <= t < phases.disk_free_s]
+    assert in_disk == ["level/warning", "level/critical"]
+    in_slow = [str(k) for k, t in timed if phases.slow_start_s <= t < phases.slow_end_s]
+    assert in_slow == ["level/emergency", "deescalation/critical", "all_clear/-"]
+    # The Telegram stand-in stalls on the emergency alert only: the de-escalation and the
+    # all-clear are decided during its stall and queue behind it.
+    ends = dict(phases.slow_ends)
+    tg_delay = PhaseSettings().telegram_delay_s
+    stalled = [t for _, t in timed if phases.slow_start_s <= t < ends["telegram"]]
+    queued = [t for _, t in timed if ends["telegram"] <= t < stalled[0] + tg_delay]
+    assert len(stalled) == 1 and len(queued) == 2
+    # Even a request at the very end of a slow window is answered, and its queue sent, before
+    # the next crossing (a third queued ladder alert would be coalesced).
+    next_alert = min(t for _, t in timed if t > phases.slow_end_s)
+    worst = max(ends["telegram"] + tg_delay, ends["webhook"] + PhaseSettings().webhook_delay_s)
+    assert worst + 3.0 <= phases.settle_s < next_alert
+    kill = path.holds("kill")[0]
+    down, _ = outage_window(path, kill)
+    assert phases.settle_s <= down < kill.start_s
+    # Around the free and the health check after it, no other fault.
+    quiet = (phases.disk_free_s - 1.0, phases.disk_free_s + DISK_AFTER_S)
+    faults = [a for a in actions if a.kind not in (
+        "probe", "disk_fill", "disk_free", "slow_start", "slow_end", "slow_settled")]
+    assert not [a for a in faults if quiet[0] <= a.t_s < quiet[1]]
+
+
+def test_slow_timeouts_sit_above_the_delays() -> None:
+    cfg = PhaseSettings()
+    assert 4.0 < cfg.webhook_delay_s < cfg.webhook_timeout_s  # Apprise's old read timeout: 4 s
+    assert 30.0 < cfg.telegram_delay_s < cfg.telegram_timeout_s
+
+
+SINKS = ("smtp", "telegram", "webhook")
+
+
+def _results(timed: list[tuple[Key, float]], ids: dict[str, list[str | None]]):  # type: ignore[no-untyped-def]
+    return [match_sink(n, [k for k, _ in timed], ids[n]) for n in SINKS]
+
+
+DISK_TIMED = [(Key("soak", "level", "warning"), 10.0), (Key("soak", "level", "critical"), 17.0)]
+W, C = "soak/level/warning/10000", "soak/level/critical/17000"
+FAIL, OK = "marginwatch/outbox/-/10050/failing", "marginwatch/outbox/-/22900/recovered"
+
+
+def _disk_obs(**over: object) -> DiskObs:
+    obs = DiskObs(status="ran", tmpfs_mb=48, fill_s=8.6, free_s=22.0, enospc=True,
+                  samples=[HealthSample(9.0, 200, False), HealthSample(10.5, 503, True, 2),
+                           HealthSample(22.5, 503, True, 9), HealthSample(23.0, 200, False)],
+                  outbox_order=[W, FAIL, C, OK])
+    for k, v in over.items():
+        setattr(obs, k, v)
+    return obs
+
+
+def _disk_arrivals(extra: list[str] | None = None) -> dict[str, list[Arrival]]:
+    ids = [W, FAIL, C, OK, *(extra or [])]
+    return {n: [Arrival(i, 10.0 + k) for k, i in enumerate(ids)] for n in SINKS}
+
+
+def test_disk_phase_passes_when_every_window_alert_arrives_once_and_health_follows() -> None:
+    arrivals = _disk_arrivals()
+    sinks = _results(DISK_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    doc = judge_disk(_disk_obs(), DISK_TIMED, sinks, arrivals, 8.0)
+    assert doc["pass"], doc["checks"]
+    figures = (doc["alerts_in_window"], doc["delivered"], doc["lost"], doc["duplicates"])
+    assert figures == (2, 6, 0, 0)
+    assert doc["healthz_200_after_free_s"] == 1.0 and doc["held_writes_max"] == 9
+    assert doc["per_sink"]["smtp"]["ops_failing"] == 1
+
+
+def test_disk_phase_fails_on_a_duplicate_a_loss_or_health_that_never_recovers() -> None:
+    arrivals = _disk_arrivals([C])
+    sinks = _results(DISK_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    doc = judge_disk(_disk_obs(), DISK_TIMED, sinks, arrivals, 8.0)
+    assert not doc["pass"] and doc["duplicates"] == 3
+    lost = {n: [a for a in _disk_arrivals()[n] if a.alert_id != C] for n in SINKS}
+    sinks = _results(DISK_TIMED, {n: [a.alert_id for a in lost[n]] for n in SINKS})
+    assert not judge_disk(_disk_obs(), DISK_TIMED, sinks, lost, 8.0)["pass"]
+    arrivals = _disk_arrivals()
+    sinks = _results(DISK_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    sick = _disk_obs(samples=[HealthSample(10.5, 503, True), HealthSample(23.0, 503, True)])
+    assert not judge_disk(sick, DISK_TIMED, sinks, arrivals, 8.0)["checks"]["healthz_200_after"]
+    unordered = _disk_obs(outbox_order=[C, W])
+    checks = judge_disk(unordered, DISK_TIMED, sinks, arrivals, 8.0)["checks"]
+    assert not checks["held_alerts_persisted_in_order"]
+
+
+@pytest.mark.parametrize(("ci", "passes"), [(True, False), (False, True)])
+def test_a_disk_phase_that_cannot_mount_is_reported_and_fails_in_ci(ci: bool, passes: bool) -> None:
+    obs = DiskObs(status="skipped: cannot mount (permission denied)", ci=ci)
+    doc = judge_disk(obs, DISK_TIMED, [], {}, 8.0)
+    assert doc["status"].startswith("skipped: cannot mount") and doc["pass"] is passes
+    assert in_ci({"CI": "true"}) and not in_ci({})
+
+
+SLOW_TIMED = [
+    (Key("soak", "level", "emergency"), 24.0),
+    (Key("soak", "deescalation", "critical"), 32.0),
+    (Key("soak", "all_clear", "-"), 45.0),
+]
+E, D, A = "soak/level/emergency/24000", "soak/deescalation/critical/32000", "soak/all_clear/-/45000"
+
+
+def _slow(webhook_keys: bool = True, smtp_lag: float = 0.2) -> dict[str, list[Arrival]]:
+    def hook(i: str, at: float, delay: float = 0.0) -> Arrival:
+        return Arrival(i, at, idempotency_key(i) if webhook_keys else None, delay)
+
+    return {
+        "smtp": [Arrival(E, 24.0 + smtp_lag), Arrival(D, 32.0 + smtp_lag),
+                 Arrival(A, 45.0 + smtp_lag)],
+        "webhook": [hook(E, 24.0, 6.0), hook(D, 32.0, 6.0), hook(A, 45.0, 6.0)],
+        # Stalled 32 s on the emergency alert: the other two reach it after the stall.
+        "telegram": [Arrival(E, 24.1, delay_s=32.0), Arrival(D, 56.2), Arrival(A, 57.2)],
+    }
+
+
+def _slow_obs() -> SlowObs:
+    return SlowObs(start_s=22.5, ends={"telegram": 27.0, "webhook": 47.0},
+                   delays={"webhook": 6.0, "telegram": 32.0},
+                   timeouts={"webhook": 10.0, "telegram": 40.0})
+
+
+def test_slow_phase_passes_when_the_fast_sink_is_not_held_back() -> None:
+    arrivals = _slow()
+    sinks = _results(SLOW_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    doc = judge_slow(_slow_obs(), SLOW_TIMED, sinks, arrivals)
+    assert doc["pass"], doc["checks"]
+    assert doc["fast_sinks"] == ["smtp"] and doc["overtaken"] == {"webhook": 0, "telegram": 2}
+    assert doc["slowed_requests"] == {"webhook": 3, "telegram": 1}
+    assert doc["slow_lag_s_max"]["telegram"] == 24.2 and doc["phase_alerts"] == 3
+
+
+def test_slow_phase_fails_on_a_held_back_fast_sink_a_duplicate_or_a_missing_key() -> None:
+    arrivals = _slow(smtp_lag=7.0)
+    sinks = _results(SLOW_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    checks = judge_slow(_slow_obs(), SLOW_TIMED, sinks, arrivals)["checks"]
+    assert not checks["fast_sink_not_delayed"]
+    arrivals = _slow()
+    arrivals["webhook"].append(Arrival(E, 31.0, idempotency_key(E)))  # Apprise's old retry
+    sinks = _results(SLOW_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    doc = judge_slow(_slow_obs(), SLOW_TIMED, sinks, arrivals)
+    assert not doc["pass"] and doc["duplicates"] == 1
+    assert doc["webhook_idempotency_keys"]["repeated"] == 1
+    arrivals = _slow(webhook_keys=False)
+    sinks = _results(SLOW_TIMED, {n: [a.alert_id for a in arrivals[n]] for n in SINKS})
+    checks = judge_slow(_slow_obs(), SLOW_TIMED, sinks, arrivals)["checks"]
+    assert not checks["idempotency_keys_unique_and_right"]
