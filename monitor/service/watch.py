@@ -192,6 +192,12 @@ def _headline(entry: Mapping[str, Any], now_ms: float | None) -> Text:
     if level is not None:
         out.append("  ")
         out.append(f" {level.upper()} ", style=f"reverse {LEVEL_STYLES.get(level, 'bold')}")
+    ack = _map(entry.get("ack"))
+    if ack:
+        out.append(f"  acknowledged at {_str(ack.get('level')) or '?'}", style="cyan")
+    snooze = _num(entry.get("snooze_until"))
+    if snooze is not None and now_ms is not None and snooze > now_ms:
+        out.append(f"  snoozed {(snooze - now_ms) / 60_000:.0f} min more", style="cyan")
     status = _str(entry.get("status"))
     if status is not None and status != "ok":
         out.append(f"  exchange status {status}", style="bold red")

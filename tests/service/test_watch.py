@@ -260,3 +260,16 @@ def test_every_figure_says_its_unit_and_the_risk_its_pool() -> None:
     assert "400 contracts" in text and "96,410.70 USD " in text
     btc_perp = next(p for p in cm["positions"] if p["symbol"] == "BTCUSD_PERP")
     assert f"{btc_perp['unrealized_pnl']:,.6g} BTC" in text
+
+
+def test_ack_and_snooze_are_shown() -> None:
+    doc = status_document()
+    pm = doc["accounts"][0]
+    pm["ack"] = {"level": "critical", "t_ms": T - 60_000, "incident": "pm-main:1"}
+    pm["snooze_until"] = T + 15 * 60_000
+    text = _text(render_status(doc))
+    assert "acknowledged at critical" in text
+    assert "snoozed 15 min more" in text
+    pm["ack"], pm["snooze_until"] = None, T - 1  # over: nothing shown
+    text = _text(render_status(doc))
+    assert "acknowledged" not in text and "snoozed" not in text
