@@ -224,24 +224,3 @@ def collateral_rows(book: Book) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-_live: list[Dashboard] = []
-
-
-def register(dashboard: Dashboard) -> None:
-    """The daemon started: its dashboard is the one the HTTP server shows."""
-    if dashboard not in _live:
-        _live.append(dashboard)
-
-
-def unregister(dashboard: Dashboard) -> None:
-    """The daemon stopped: live clients are closed and its dashboard withdrawn."""
-    dashboard.close()
-    if dashboard in _live:
-        _live.remove(dashboard)
-
-
-def current() -> Dashboard | None:
-    """The dashboard of the most recently started daemon still running, if any."""
-    return _live[-1] if _live else None

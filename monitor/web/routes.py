@@ -86,7 +86,7 @@ class WebRoutes:
         self,
         *,
         response_timeout_s: float = 10.0,
-        dashboard: Callable[[], model.Dashboard | None] = model.current,
+        dashboard: Callable[[], model.Dashboard | None] = lambda: None,
     ) -> None:
         self._timeout = response_timeout_s
         self._dashboard = dashboard

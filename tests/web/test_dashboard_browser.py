@@ -196,6 +196,23 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path, driver: Any) -> None:
                 assert time.monotonic() < deadline, f"page {shown} != /status {want}"
                 await asyncio.sleep(0.5)
 
+        # -- a snooze (control API, loopback) shows on the card, pushed like the figures
+        async with aiohttp.ClientSession() as session, session.post(
+            base + "/api/snooze/acct?duration=15m"
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+        def attention() -> str:
+            return str(driver.execute_script(
+                "const n = document.querySelector('[data-account=\"acct\"]"
+                " [data-field=\"attention\"]'); return n ? n.textContent : '';"
+            ))
+
+        shown = await asyncio.to_thread(
+            _wait, "the snooze on the card", lambda: "snoozed" in attention() and attention()
+        )
+        assert "snoozed 15 min more" in shown or "snoozed 14 min more" in shown
+
         # -- the account page: chart with level lines, tables, what-if from the engine
         state = runtime.timeline.replay.book.state.copy()
         engine_risk = evaluate(state, Move(0.9, "BTC")).risk

@@ -18,7 +18,6 @@ from monitor.service.daemon import Daemon, DaemonOptions
 from monitor.service.http import HttpServer
 from monitor.service.runner import serve
 from monitor.sim.server import FakeExchange
-from monitor.web import model
 from tests.alerts.sinks import HttpSink
 from tests.e2e.harness import API_KEY, API_SECRET, FAST, until, write_config
 
@@ -53,7 +52,7 @@ async def test_pages_events_history_and_whatif(tmp_path: Path) -> None:
     try:
         await until(lambda: bool(ready), "the daemon to start")
         daemon, server = ready[0]
-        assert model.current() is daemon.dashboard
+        assert daemon.dashboard_live
         base = f"http://127.0.0.1:{server.bound_port}"
         runtime = daemon.slots["acct"].runtime
         await until(lambda: runtime.timeline.replay.book is not None, "the first snapshot")
@@ -122,4 +121,4 @@ async def test_pages_events_history_and_whatif(tmp_path: Path) -> None:
         assert await asyncio.wait_for(task, 15) == 0
         await fake.stop()
         await sink.stop()
-    assert model.current() is None  # the stopped daemon's dashboard is withdrawn
+    assert not daemon.dashboard_live  # the stopped daemon's dashboard is withdrawn

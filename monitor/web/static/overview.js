@@ -34,6 +34,12 @@
       ["data age", figure("age", age, age === null ? "—" : `${age.toFixed(1)} s`)],
       ["streams", figure("streams", st.up, st.text)],
     ];
+    const attention = [];
+    if (acc.ack) attention.push(`acknowledged at ${acc.ack.level}`);
+    if (acc.snooze_until && acc.snooze_until > t) {
+      attention.push(`snoozed ${Math.round((acc.snooze_until - t) / 60000)} min more`);
+    }
+    rows.push(["attention", figure("attention", attention.length, attention.join(" · ") || "—")]);
     for (const [label, dd] of rows) { dl.appendChild(el("dt", {}, label)); dl.appendChild(dd); }
     if (acc.last_error) { dl.appendChild(el("dt", {}, "problem")); dl.appendChild(el("dd", { class: "error" }, acc.last_error)); }
     box.appendChild(dl);
