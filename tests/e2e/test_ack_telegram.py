@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from monitor.alerts import policy as pol
 from monitor.alerts.messages import render
@@ -227,3 +229,75 @@ async def test_pagerduty_triggers_then_resolves_the_incident(http_sink: HttpSink
     actions = [(p.body["event_action"], p.body["dedup_key"]) for p in http_sink.posts]
     assert actions == [("trigger", f"alice:{T0 + 1000}"), ("resolve", f"alice:{T0 + 1000}")]
     assert http_sink.posts[0].body["payload"]["severity"] == "critical"
+
+
+class BotApi:
+    """A loopback Telegram Bot API that long-polls like the real one: `getUpdates` answers the
+    queued updates from `offset` on (or an empty list after a short wait), `sendMessage` is
+    recorded."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.offsets: list[int] = []
+        self.sent: list[dict[str, Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.base = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{bot}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        method = request.match_info["method"]
+        if method == "getUpdates":
+            offset = int(body.get("offset", 0))
+            self.offsets.append(offset)
+            fresh = [u for u in self.updates if u["update_id"] >= offset]
+            if not fresh:
+                await asyncio.sleep(0.2)
+            return web.json_response({"ok": True, "result": fresh})
+        self.sent.append({"method": method, **body})
+        return web.json_response({"ok": True, "result": {"message_id": len(self.sent)}})
+
+
+async def test_the_bot_long_polls_answers_and_never_sees_an_update_twice() -> None:
+    api = BotApi()
+    await api.start()
+    clock = Clock()
+    runtime = make_runtime([], clock)
+    hold(runtime, 0.97, clock, 5)
+    control = Control(lambda: {"alice": runtime}, clock, lambda n, att: None)
+    bot = TelegramBot(
+        BOT_TOKEN, control, lambda: [runtime.status("testnet")], allowed_chats=[42],
+        api_base=api.base, poll_timeout_s=1,
+    )
+    task = asyncio.create_task(bot.run())
+    try:
+        api.updates.append({**_message(42, 7, "/status"), "update_id": 10})
+        api.updates.append({**_message(666, 666, "/ack alice"), "update_id": 11})
+        for _ in range(100):
+            if api.sent and bot.ignored == 1 and max(api.offsets) == 12:
+                break
+            await asyncio.sleep(0.05)
+        assert [m["method"] for m in api.sent] == ["sendMessage"]  # the stranger got nothing
+        assert api.sent[0]["chat_id"] == 42
+        assert api.sent[0]["text"] == status_line(runtime.status("testnet"))
+        assert bot.ignored == 1 and bot.handled >= 1
+        assert max(api.offsets) == 12  # acknowledged: never delivered again
+        await asyncio.sleep(0.5)
+        assert len(api.sent) == 1
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await api.stop()
