@@ -1,4 +1,8 @@
-"""Run every benchmark: `python -m benchmarks [--quick] [--json] [--only NAME ...]`."""
+"""Run every benchmark: `python -m benchmarks [--quick] [--json] [--only NAME ...]`.
+
+`python -m benchmarks fleet [--accounts N ...] [--json]` runs only the fleet benchmark, at the
+given sizes (see benchmarks/fleet.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchmarks import decode, engine, idle_cpu, latency, memory, replay
+from benchmarks import decode, engine, fleet, idle_cpu, latency, memory, replay
 from benchmarks.verdicts import VERDICTS
 
 
@@ -36,6 +40,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": Benchmark("RSS over a 24 h-equivalent all-market replay", memory.run, memory.table),
     "idle_cpu": Benchmark(
         "daemon process CPU following the all-market 1 s stream", idle_cpu.run, idle_cpu.table
+    ),
+    "fleet": Benchmark(
+        "one daemon following N accounts (mixed modes) vs one account", fleet.run, fleet.table
     ),
 }
 
@@ -61,6 +68,9 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["fleet"]:
+        return fleet.main(given[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short run (CI): under 2 minutes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -15,6 +15,12 @@ what a long-running monitor needs (wire.md §4.1, §6 item 8):
   retried with `Backoff`, other 4xx raise at once; everything ends as a `RestError` carrying
   Binance's code, message and a hint.
 
+With `source_address` (default: the process's `[network] source_address`, `egress.py`) every
+connection of the client's aiohttp session is bound to that local address. With `budgets` (in
+the daemon: one `BudgetBook` for the whole process, `budget.py`) the weight is not paced per
+client but reserved, before each request, from the budget every client of the same venue and
+pool shares, riskiest client (`priority`) first; the headers still correct it.
+
 Every request that went out is reported to the optional `on_request(path, status, used_weight)`
 callback (status None when no HTTP reply came back; used_weight from `X-MBX-USED-WEIGHT-1M`, None
 when absent) — the daemon's `marginwatch_rest_requests_total` and used-weight gauge; a raising
@@ -36,6 +42,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from binance import AsyncClient  # type: ignore[import-untyped]
@@ -44,7 +51,9 @@ from binance.exceptions import (  # type: ignore[import-untyped]
     BinanceRequestException,
 )
 
+from monitor.binance import egress
 from monitor.binance.backoff import Backoff
+from monitor.binance.budget import BudgetBook, WeightBudget
 from monitor.binance.endpoints import Endpoints, Product, listen_key_path, time_path
 from monitor.binance.rest_errors import (
     EMPTY_BODY_HINT,
@@ -224,6 +233,9 @@ class RestClient:
         max_retry_after_s: float = 300.0,
         request_timeout_s: float = 10.0,
         on_request: RequestHook | None = None,
+        source_address: str | None = None,
+        budgets: BudgetBook | None = None,
+        priority: Callable[[], float] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -240,6 +252,15 @@ class RestClient:
         self.request_timeout_s = request_timeout_s
         self.stats = RestStats()
         self.on_request = on_request
+        #: Local address every connection is bound to (default: the process's egress).
+        self.source_address = (
+            source_address if source_address is not None else egress.source_address()
+        )
+        #: Weight budgets shared with every client on the same egress (default: the process's;
+        #: None: this client throttles on its own from the headers).
+        self.budgets = budgets if budgets is not None else egress.current().weights
+        #: This client's place in a budget's queue (higher first: the account's last risk).
+        self.priority = priority
         self._api_key = api_key
         self._api_secret = api_secret
         self._backoff = backoff if backoff is not None else Backoff()
@@ -273,6 +294,9 @@ class RestClient:
             max_retry_after_s=self.max_retry_after_s,
             request_timeout_s=self.request_timeout_s,
             on_request=self.on_request,
+            source_address=self.source_address,
+            budgets=self.budgets,
+            priority=self.priority,
         )
 
     async def get(self, path: str, params: Mapping[str, str | int] | None = None) -> RestResult:
@@ -337,7 +361,11 @@ class RestClient:
     def _binance(self) -> Any:
         """The `AsyncClient`, built on first use (it opens an aiohttp session in the loop)."""
         if self._client is None:
-            client = AsyncClient(self._api_key, self._api_secret)
+            session: dict[str, Any] = {}
+            bind = egress.local_addr(self.source_address)
+            if bind is not None:  # the session owns (and closes) its connector
+                session["connector"] = aiohttp.TCPConnector(local_addr=bind)
+            client = AsyncClient(self._api_key, self._api_secret, session_params=session)
             ep = self.endpoints
             client.API_URL = ep.rest_sapi + "/api"
             client.MARGIN_API_URL = ep.rest_sapi + "/sapi"
@@ -444,7 +472,7 @@ class RestClient:
                 try:
                     if signed and self._time_due():
                         await self._sync_locked()
-                    await self._respect_weight(path, request_weight(path, params))
+                    await self._reserve(path, request_weight(path, params))
                     result = await self._send(method, path, params, signed)
                 except RestError as err:
                     if err.code == -1021 and signed and not after_1021:
@@ -501,6 +529,28 @@ class RestClient:
             log.warning("waiting %.1f s for Binance's Retry-After before %s", left_s, path)
             await self._throttle(left_s)
 
+    def _budget(self, path: str) -> WeightBudget | None:
+        """The shared budget `path` counts against (None: no shared budgets)."""
+        if self.budgets is None:
+            return None
+        pool = weight_pool(path)
+        return self.budgets.budget(self._venue_of_pool(pool), pool)
+
+    async def _reserve(self, path: str, weight: int) -> None:
+        """Take `weight` from the shared budget (waiting, riskiest first), else pace alone."""
+        budget = self._budget(path)
+        if budget is None:
+            await self._respect_weight(path, weight)
+            return
+        priority = 0.0
+        if self.priority is not None:
+            try:
+                priority = float(self.priority())
+            except Exception:
+                log.exception("REST priority callback failed for %s", path)
+        waited = await budget.acquire(weight, priority)
+        self.stats.throttled_s += waited
+
     async def _respect_weight(self, path: str, weight: int) -> None:
         """Wait for the next minute when `weight` more would pass the headroom of its pool."""
         pool = self._pools.get(weight_pool(path))
@@ -530,6 +580,8 @@ class RestClient:
     def _note_weight(self, pool: str, headers: Any, weight: int) -> int | None:
         """Record the used weight of `pool` from the reply headers (else add our estimate)."""
         used = _used_weight(headers)
+        if self.budgets is not None:
+            self.budgets.budget(self._venue_of_pool(pool), pool).observe(used)
         minute = self._server_ms() // _MINUTE_MS
         state = self._pools.get(pool)
         if used is not None:
@@ -540,6 +592,13 @@ class RestClient:
         else:
             self._pools[pool] = _Pool(weight, minute)
         return used
+
+    def _venue_of_pool(self, pool: str) -> str:
+        """The host a pool's budget is keyed by: USDⓈ-M's for both futures (`/fapi` and `/dapi`
+        share one budget per IP), Portfolio Margin's, else the spot / `/sapi` host."""
+        ep = self.endpoints
+        base = {"futures": ep.rest_um, "papi": ep.rest_pm}.get(pool, ep.rest_sapi)
+        return urlsplit(base).netloc
 
     # ------------------------------------------------------------------ time
     def _time_due(self) -> bool:
@@ -552,6 +611,8 @@ class RestClient:
 
     async def _sync_locked(self) -> int:
         path = time_path(self.time_product)
+        if self.budgets is not None:  # shared budget: the sync takes its turn (and weight) too
+            await self._reserve(path, request_weight(path))
         before = time.time() * 1000  # python-binance stamps requests with time.time()
         result = await self._send("GET", path, {}, False)
         after = time.time() * 1000

@@ -38,6 +38,10 @@ Policy:
   so are the `websockets` library's own log lines for the connection.
 - Logging: logger `monitor.binance.stream`, one line per lifecycle change, never per frame.
 
+Every connection is bound to the process's `[network] source_address` when one is set, and
+every attempt first takes its turn in the process's connection-attempt budget (Binance: 300 per
+5 minutes per IP; `egress.py`, `budget.py`), so mass reconnects after an outage are paced.
+
 Subscriptions sent with `send()` are not replayed on a new connection: put streams in the URL,
 or re-send them on `Connected`.
 """
@@ -62,6 +66,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from monitor.binance import egress
 from monitor.binance.backoff import Backoff
 from monitor.binance.stream_events import (
     CloseInfo,
@@ -483,6 +488,14 @@ class StreamSupervisor:
         if not isinstance(url, str):
             raise _DialError(f"url() returned {type(url).__name__}, not str", "url")
 
+        attempts = egress.current().attempts  # the address's connection-attempt budget
+        attempt = None if attempts is None else await self._until_stopped(attempts.acquire())
+        if attempt is not None and attempt.waited_s > 0:
+            log.info("%s: waited %.1f s for the connection-attempt budget", cfg.name,
+                     attempt.waited_s)
+        local = egress.local_addr()  # `[network] source_address`, if any
+        bind: dict[str, Any] = {} if local is None else {"local_addr": local}
+
         async def _connect() -> ClientConnection:
             return await connect(
                 url,
@@ -492,6 +505,7 @@ class StreamSupervisor:
                 close_timeout=cfg.close_timeout_s,
                 max_size=cfg.max_frame_bytes,
                 logger=ScrubbingLogger(_WS_LOG, url),
+                **bind,
             )
 
         try:
@@ -501,6 +515,9 @@ class StreamSupervisor:
         except Exception as exc:
             reason, kind = _connect_failure(exc, url, cfg.open_timeout_s)
             raise _DialError(f"connect failed: {reason}", kind) from None
+        finally:
+            if attempt is not None:
+                attempt.done()
         now = self._mono()
         conn = _Conn(conn_id, ws, redact_url(url), now, self._wall_ms(), now)
         reader = asyncio.create_task(self._read(conn), name=f"{cfg.name}#{conn_id} reader")

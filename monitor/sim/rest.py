@@ -1,6 +1,7 @@
 """The REST side of the fake exchange: recorded answers on the timeline, auth, listenKeys.
 
 Order of checks for one request: count its weight (`X-MBX-USED-WEIGHT-1M` on every answer) →
+the weight limit when one is enforced (`limits.py`: 429, then a 418 ban) →
 an injected `rest_errors` fault → `/time` and `/ping` → listenKey endpoints (key header) →
 the path's security (public / key / signed) → the current answer: for GET the ledger's body
 (`ledger.py`: the recorded answers that are current at the playback time, kept up with the
@@ -23,6 +24,7 @@ from monitor.sim.auth import Access, access_for, check_key, check_signed, parse_
 from monitor.sim.errors import Answer
 from monitor.sim.faults import Faults
 from monitor.sim.ledger import Ledger
+from monitor.sim.limits import RestLimiter
 from monitor.sim.listenkeys import ListenKey, ListenKeys, Product, product_of
 from monitor.sim.playback import PlaybackClock, Timeline
 from monitor.sim.stats import Stats
@@ -87,6 +89,7 @@ class RestApi:
         recv_window_max_ms: int,
         server_ms: Callable[[], int],
         on_key_deleted: Callable[[ListenKey], None],
+        limiter: RestLimiter | None = None,
     ) -> None:
         self.timeline = timeline
         self.clock = clock
@@ -96,7 +99,9 @@ class RestApi:
         self.faults = faults
         self.keys = keys
         self.stats = stats
-        self.meter = WeightMeter()
+        #: Binance's weight limit (429, then a 418 ban), when the fake enforces one.
+        self.limiter = limiter
+        self.meter = WeightMeter(window_s=limiter.window_s if limiter is not None else 60.0)
         self._api_key = api_key
         self._api_secret = api_secret
         self._recv_window_max_ms = recv_window_max_ms
@@ -110,8 +115,9 @@ class RestApi:
         body = (await request.read()).decode("utf-8", "replace")
         params = parse_params(query, body)
         used = self.meter.add(request_weight(path, params))
+        refused = None if self.limiter is None else self.limiter.check(used, self._server_ms())
         try:
-            answer = self._answer(request, method, path, query, body, params)
+            answer = refused or self._answer(request, method, path, query, body, params)
         except Exception:
             log.exception("sim: error answering %s %s", method, path)
             self.stats.errors["rest_handler"] += 1

@@ -39,6 +39,7 @@ from monitor.sim.control import handle_control
 from monitor.sim.errors import dumps
 from monitor.sim.faults import ConnKind, Faults
 from monitor.sim.ledger import Ledger, RestSchedule
+from monitor.sim.limits import AttemptLimiter, RestLimiter
 from monitor.sim.listenkeys import ListenKey, ListenKeys, Product, expired_event
 from monitor.sim.malformed import malformed_frames
 from monitor.sim.playback import PlaybackClock, Source, Timeline
@@ -61,6 +62,9 @@ class FakeExchange:
 
     `speed` multiplies the recorded pace (>0; `inf` sends everything at once); `loop` restarts
     from the first ws line after the last (then `finished` is never set). With
+    `weight_limit` makes it enforce Binance's REST weight limit per `weight_window_s` (429, then
+    a 418 ban of `ban_s` for a client that does not back off; `limits.py`); `ws_attempt_limit`
+    = (attempts, seconds) refuses websocket connection attempts beyond it with HTTP 429. With
     `start_on_connect` playback starts once `start_after_clients` websocket clients have
     connected (1: the first), else at `start()`; `start_playback()` starts it by hand.
     `api_key`/`api_secret` are what signed requests must use. Timings (`listen_key_ttl_s`,
@@ -86,6 +90,10 @@ class FakeExchange:
         recv_window_max_ms: int = 60000,
         start_after_clients: int = 1,
         margin_leverage: int = 3,
+        weight_limit: int | None = None,
+        weight_window_s: float = 60.0,
+        ban_s: float = 120.0,
+        ws_attempt_limit: tuple[int, float] | None = None,
     ) -> None:
         recorded = list(lines)
         self.timeline = Timeline(meta, recorded)
@@ -119,7 +127,12 @@ class FakeExchange:
             recv_window_max_ms=recv_window_max_ms,
             server_ms=self.server_ms,
             on_key_deleted=self._on_key_deleted,
+            limiter=None if weight_limit is None else RestLimiter(
+                weight_limit, window_s=weight_window_s, ban_s=ban_s
+            ),
         )
+        #: Websocket connection attempts per sliding window (None: unlimited).
+        self.ws_attempts = None if ws_attempt_limit is None else AttemptLimiter(*ws_attempt_limit)
         self.finished = asyncio.Event()
         self._play_go = asyncio.Event()
         self._lines_sent = 0
@@ -290,6 +303,7 @@ class FakeExchange:
             "connections_open": dict(open_conns),
             "frames_sent": dict(sent),
             "used_weight_1m": self.rest.meter.used,
+            "rate_limit": None if self.rest.limiter is None else self.rest.limiter.state(),
             "server_time": self.server_ms(),
             "listen_keys": self.keys.state(),
             "faults": self.faults.state(),
@@ -300,6 +314,7 @@ class FakeExchange:
     # ---- HTTP entry ---------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.counters.peers[request.remote or "unknown"] += 1
         if request.path.startswith("/__sim/"):
             self.counters.control_requests += 1
             return await handle_control(self, request)
@@ -310,6 +325,13 @@ class FakeExchange:
     # ---- websockets ---------------------------------------------------------------------------
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if self.ws_attempts is not None and not self.ws_attempts.allow():
+            self.counters.ws_rejected["attempt_limit"] += 1
+            return web.Response(
+                status=429,
+                text=dumps({"code": -1003, "msg": "Too many connection attempts"}),
+                content_type="application/json",
+            )
         target = parse_ws_path(request.path, request.query, self.keys.is_live)
         if target is None:
             self.counters.ws_rejected["no_such_path"] += 1

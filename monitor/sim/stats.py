@@ -25,6 +25,8 @@ class Stats:
         self.lines_unrouted = 0
         self.cycles = 0
         self.errors: Counter[str] = Counter()
+        #: Requests and websocket upgrades by the client's (peer) IP address.
+        self.peers: Counter[str] = Counter()
 
     def request(self, method: str, path: str, status: int) -> None:
         key = f"{method} {path}"
@@ -50,4 +52,5 @@ class Stats:
             "lines_unrouted": self.lines_unrouted,
             "cycles": self.cycles,
             "errors": dict(self.errors),
+            "peers": dict(self.peers),
         }

@@ -63,15 +63,16 @@ def request_weight(path: str, params: Mapping[str, str]) -> int:
 
 
 class WeightMeter:
-    """Sum of request weights in the current wall-clock minute."""
+    """Sum of request weights in the current wall-clock minute (or `window_s`)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, window_s: float = 60.0) -> None:
         self._clock = clock
+        self.window_s = window_s
         self._minute = -1
         self._used = 0
 
     def _roll(self) -> None:
-        minute = int(self._clock() // 60)
+        minute = int(self._clock() // self.window_s)
         if minute != self._minute:
             self._minute = minute
             self._used = 0

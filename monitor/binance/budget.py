@@ -1,0 +1,253 @@
+"""Budgets shared by every account on one egress address: REST weight and connection attempts.
+
+Binance counts REST weight per IP and venue family (USDⓈ-M and COIN-M share 2,400 a minute;
+Portfolio Margin 6,000; `/sapi` and `/api` their own), and websocket connection attempts per IP
+(300 per 5 minutes). Hundreds of accounts each throttling on their own would all see room at the
+same moment and overshoot together (a 429, then a 418 ban). Here one `WeightBudget` per
+(egress address, venue host, pool) is shared by every `RestClient` on it: a request *reserves*
+its weight before it goes (so concurrent requests cannot all pass the same check), the
+`X-MBX-USED-WEIGHT-1M` header is the truth whenever it says more than we counted (another
+process on the address), and a request that does not fit waits for the next window — waiters
+are served riskiest first (`priority`, the account's last known risk), so after a venue-wide
+outage the resyncs run queued and spread over the windows, the accounts nearest liquidation
+first. `AttemptBudget` paces websocket connection attempts the same way (a sliding window).
+
+Windows are aligned to the wall clock (`floor(t / window_s)`), like Binance's minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+#: Binance's REST weight limits per IP and pool (per minute), `monitor.binance.rest.weight_pool`.
+DEFAULT_LIMITS: dict[str, int] = {"futures": 2400, "papi": 6000, "spot": 6000}
+#: Websocket connection attempts per IP: Binance allows 300 per 5 minutes; 90 % of it, so the
+#: exchange (which counts an attempt a little later than we do) never sees one too many.
+DEFAULT_ATTEMPTS = (270, 300.0)
+#: After a window starts, waiters go this much later (clock uncertainty against the server's).
+BOUNDARY_MARGIN_S = 0.25
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(order=True)
+class _Waiter:
+    key: tuple[float, int]
+    weight: int = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class WeightBudget:
+    """One REST weight budget (see the module doc): `await acquire(w, priority)` before a
+    request of weight `w`, `observe(used)` with the reply's used-weight header."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        headroom: float = 0.8,
+        window_s: float = 60.0,
+        clock: Clock = time.time,
+        name: str = "",
+    ) -> None:
+        if limit <= 0 or not 0.0 < headroom <= 1.0 or window_s <= 0:
+            raise ValueError("need limit > 0, 0 < headroom <= 1 and window_s > 0")
+        self.limit = limit
+        self.headroom = headroom
+        self.window_s = window_s
+        self.name = name
+        self._clock = clock
+        self._window = -1
+        self._used = 0
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._pump: asyncio.Handle | None = None
+        #: Requests that had to wait, and the seconds they waited in total.
+        self.waits = 0
+        self.waited_s = 0.0
+        #: The highest weight counted in one window so far.
+        self.peak = 0
+
+    @property
+    def cap(self) -> int:
+        return max(1, int(self.limit * self.headroom))
+
+    @property
+    def used(self) -> int:
+        self._roll()
+        return self._used
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    def _roll(self) -> None:
+        window = int(self._clock() // self.window_s)
+        if window != self._window:
+            self._window, self._used = window, 0
+
+    def _fits(self, weight: int) -> bool:
+        # A request heavier than the whole cap still goes, alone, at the start of a window.
+        return self._used + weight <= self.cap or self._used == 0
+
+    def _take(self, weight: int) -> None:
+        self._used += weight
+        self.peak = max(self.peak, self._used)
+
+    async def acquire(self, weight: int, priority: float = 0.0) -> float:
+        """Reserve `weight` in the current window, waiting for a later one if it does not fit
+        (higher `priority` first); returns the seconds waited.
+
+        Requests arriving together (in the same event-loop turn, like every account's resync
+        after an outage) are granted in priority order, not in the order they asked."""
+        started = self._clock()
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter((-priority, next(self._seq)), weight, loop.create_future())
+        heapq.heappush(self._waiters, waiter)
+        if self._pump is None:
+            self._pump = loop.call_soon(self._release)
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
+            raise
+        waited = max(0.0, self._clock() - started)
+        if waited > 0.001:
+            self.waits += 1
+            self.waited_s += waited
+        return waited
+
+    def observe(self, used: int | None) -> None:
+        """The reply's `X-MBX-USED-WEIGHT-1M`: the truth when it says more than we counted."""
+        if used is None:
+            return
+        self._roll()
+        if used > self._used:
+            self._used = used
+            self.peak = max(self.peak, used)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Release again at the start of the next window."""
+        now = self._clock()
+        next_start = (int(now // self.window_s) + 1) * self.window_s
+        self._pump = loop.call_later(next_start - now + BOUNDARY_MARGIN_S, self._release)
+
+    def _release(self) -> None:
+        """Grant the waiters that fit in this window, riskiest first; the rest wait for the
+        next one."""
+        self._pump = None
+        self._roll()
+        while self._waiters:
+            head = self._waiters[0]
+            if head.future.done():
+                heapq.heappop(self._waiters)
+                continue
+            if not self._fits(head.weight):
+                break
+            heapq.heappop(self._waiters)
+            self._take(head.weight)
+            head.future.set_result(None)
+        if self._waiters:
+            self._schedule(asyncio.get_running_loop())
+
+
+class Attempt:
+    """One connection attempt taken from an `AttemptBudget`; `done()` when it has ended."""
+
+    __slots__ = ("_clock", "t", "waited_s")
+
+    def __init__(self, t: float, waited_s: float, clock: Clock) -> None:
+        self.t = t
+        self.waited_s = waited_s
+        self._clock = clock
+
+    def done(self) -> None:
+        """The attempt ended (connected or failed): it counts from now, since the exchange may
+        have seen it as late as this (an attempt never done counts from when it began)."""
+        self.t = self._clock()
+
+
+class AttemptBudget:
+    """At most `limit` connection attempts in any `window_s` (a sliding window); `acquire()`
+    waits for the oldest attempt to leave the window when it is full."""
+
+    def __init__(
+        self,
+        limit: int = DEFAULT_ATTEMPTS[0],
+        window_s: float = DEFAULT_ATTEMPTS[1],
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if limit <= 0 or window_s <= 0:
+            raise ValueError("need limit > 0 and window_s > 0")
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._recent: list[Attempt] = []
+        self._lock = asyncio.Lock()
+        self.attempts = 0
+        self.waited_s = 0.0
+
+    async def acquire(self) -> Attempt:
+        """Take one attempt, after waiting for room (`Attempt.waited_s` says how long)."""
+        async with self._lock:  # attempts go in the order they asked
+            waited = 0.0
+            while True:
+                now = self._clock()
+                self._recent = [a for a in self._recent if a.t > now - self.window_s]
+                if len(self._recent) < self.limit:
+                    break
+                delay = max(0.01, min(a.t for a in self._recent) + self.window_s - now)
+                waited += delay
+                await self._sleep(delay)
+            attempt = Attempt(self._clock(), waited, self._clock)
+            self._recent.append(attempt)
+            self.attempts += 1
+            self.waited_s += waited
+            return attempt
+
+
+class BudgetBook:
+    """The weight budgets of one egress address, one per (venue host, pool), made on first use
+    with Binance's limits (`limits` overrides them, e.g. compressed for tests)."""
+
+    def __init__(
+        self,
+        limits: dict[str, int] | None = None,
+        *,
+        headroom: float = 0.8,
+        window_s: float = 60.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.headroom = headroom
+        self.window_s = window_s
+        self._clock = clock
+        self._budgets: dict[tuple[str, str], WeightBudget] = {}
+
+    def budget(self, host: str, pool: str) -> WeightBudget:
+        key = (host, pool)
+        found = self._budgets.get(key)
+        if found is None:
+            found = WeightBudget(
+                self.limits.get(pool, DEFAULT_LIMITS["spot"]),
+                headroom=self.headroom,
+                window_s=self.window_s,
+                clock=self._clock,
+                name=f"{host} {pool}",
+            )
+            self._budgets[key] = found
+        return found
+
+    def budgets(self) -> dict[tuple[str, str], WeightBudget]:
+        return dict(self._budgets)
