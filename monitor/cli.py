@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
+from monitor.service import shard_cli
 
 if TYPE_CHECKING:
+    from monitor.alerts.policy import PolicyConfig
     from monitor.config import Config
     from monitor.service.timeline import TimedAlert
 
@@ -30,14 +32,35 @@ DEFAULT_EXAMPLE = "portfolio_margin"
 DEFAULT_CONFIG = "/etc/marginwatch/marginwatch.toml"
 
 
+def resolve_recording(name: str | None) -> str:
+    """What a RECORDING argument names: a bundled example (`portfolio_margin`, `usdm`, …, with
+    or without `.jsonl`) unless a file of that name exists, else the file itself. None gives
+    the default example. Every command that reads a recording resolves it here."""
+    from monitor.examples import path as example_path
+
+    if name is None:
+        return str(example_path(DEFAULT_EXAMPLE))
+    if not Path(name).exists():
+        try:
+            return str(example_path(name))
+        except KeyError:
+            pass
+    return name
+
+
+def _examples_text() -> str:
+    from monitor.examples import NAMES
+
+    return ", ".join(NAMES)
+
+
 def _cmd_calc(args: argparse.Namespace) -> int:
     from monitor.binance.schemas import WireError
     from monitor.calc import calc_file, format_table
     from monitor.engine.model import EngineError
-    from monitor.examples import path as example_path
     from monitor.feed.recording import RecordingError
 
-    target = args.file or str(example_path(DEFAULT_EXAMPLE))
+    target = resolve_recording(args.file)
     try:
         report = calc_file(target, margin_leverage=args.margin_leverage)
     except (RecordingError, WireError, EngineError) as exc:
@@ -52,6 +75,29 @@ def _cmd_calc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from monitor.binance.schemas import WireError
+    from monitor.calc import format_table
+    from monitor.engine.model import EngineError
+    from monitor.feed.recording import RecordingError
+    from monitor.web.whatif import ShockError, describe_text, whatif_file
+
+    target = resolve_recording(args.file)
+    try:
+        report = whatif_file(
+            target, args.move, args.rate, margin_leverage=args.margin_leverage
+        )
+    except (RecordingError, WireError, EngineError, ShockError) as exc:
+        print(f"marginwatch whatif: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"recording {target} · after {describe_text(report['whatif'])}")
+        print(format_table(report))
+    return 0
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from monitor.alerts.messages import render
     from monitor.binance.schemas import WireError
@@ -61,12 +107,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from monitor.service.timeline import AlertTimeline
 
     notifier: _ReplayNotifier | None = None
+    source = resolve_recording(args.file)
     try:
         if args.notify:
             notifier = _ReplayNotifier(args.notify)
-        meta, lines = read_recording(args.file)
+        config = _replay_policy(args.time_scale)
+        meta, lines = read_recording(source)
         timeline = AlertTimeline(
             meta,
+            config=config,
             margin_leverage=args.margin_leverage,
             with_figures=args.full or bool(args.report) or bool(args.notify),
         )
@@ -106,7 +155,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.report:
             from monitor.service.report import write_report
 
-            files = write_report(timeline, Path(args.report), source=args.file)
+            files = write_report(timeline, Path(args.report), source=source)
             print(f"report: {files.md} {files.html} {files.png}", file=sys.stderr)
     except (RecordingError, WireError, EngineError, ValueError) as exc:
         print(f"marginwatch replay: {exc}", file=sys.stderr)
@@ -120,6 +169,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for problem in failures:
         print(f"marginwatch replay: {problem}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _replay_policy(time_scale: float | None) -> PolicyConfig:
+    """The default policy, or with `--time-scale K` the one a K-fold compressed session (the
+    demo's) ran with; ValueError for K <= 0."""
+    from monitor.alerts.policy import PolicyConfig
+    from monitor.service.demo import demo_policy
+
+    return PolicyConfig() if time_scale is None else demo_policy(time_scale)
 
 
 class _ReplayNotifier:
@@ -199,13 +257,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from monitor.examples import NAMES
-    from monitor.examples import path as example_path
     from monitor.sim.run import run_simulate
 
-    target = str(example_path(args.recording)) if args.recording in NAMES else args.recording
     return run_simulate(
-        target,
+        resolve_recording(args.recording),
         host=args.host,
         port=args.port,
         speed=args.speed,
@@ -256,6 +311,8 @@ def _serve(args: argparse.Namespace, command: str, *, http: bool = True, **optio
     from monitor.service.runner import serve
 
     config = _load_config(args, command)
+    if config is not None and hasattr(args, "shards"):  # run --shards N --index I
+        config = shard_cli.apply_flags(args, config, command)
     if config is None:
         return 2
     if options.get("deliver", True) and not _state_dir_ok(config, command):
@@ -272,6 +329,11 @@ def _serve(args: argparse.Namespace, command: str, *, http: bool = True, **optio
 
 def _cmd_run(args: argparse.Namespace) -> int:
     return _serve(args, "run", record=Path(args.record) if args.record else None)
+
+
+def _cmd_shard(args: argparse.Namespace) -> int:
+    config = _load_config(args, "shard")
+    return 2 if config is None else shard_cli.run_shard(args, config)
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -297,49 +359,90 @@ def _cmd_test_alert(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_control(args: argparse.Namespace) -> int:
+    from monitor.service.control_client import run_control
+
+    config = _load_config(args, args.command)
+    if config is None:
+        return 2
+    return run_control(config, args.command, args.name, getattr(args, "duration", None))
+
+
 def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", help=f"config file (default $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
+        "--config", help=f"config file (default: $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
     )
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    parser.add_argument(
+        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"), help="log level"
+    )
     parser.add_argument(
         "--log-json", action="store_true", help="JSON log lines even on a terminal"
     )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help ("(default: …)"), none for flags and unset options."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(
+    sub: Any, name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=description, formatter_class=_HelpFormatter
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marginwatch",
         description="Live Binance margin monitor: warns before liquidation.",
+        epilog="`marginwatch COMMAND --help` describes each command and its defaults.",
     )
     parser.add_argument("--version", action="version", version=f"marginwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
+    recording_help = f"recording (.jsonl or .jsonl.gz) or bundled example: {_examples_text()}"
+    demo = _command(
+        sub,
         "demo",
-        help="see it work: fake exchange + bundled PM book + the real daemon, then a report",
-        description="Start the local fake Binance exchange with a bundled hedged Portfolio "
-        "Margin recording, run the real daemon against it (no credentials, no network), print "
-        "the alerts as they fire and write a replay report (PNG chart, HTML, Markdown).",
+        "see it work: fake exchange + bundled PM book + the real daemon, then a report",
+        "Start the local fake Binance exchange with a bundled hedged Portfolio Margin "
+        "recording, run the real daemon against it (no credentials, no network), print the "
+        "alerts as they fire and write a replay report (PNG chart, HTML, Markdown). Time is "
+        "compressed SPEED-fold, the alert policy's timings with it; the printed replay command "
+        "(`replay FILE --time-scale SPEED`) reproduces the same alerts.",
     )
     demo.add_argument("--out", default="marginwatch-demo", help="directory for the report")
     demo.add_argument("--speed", type=float, default=20.0, help="time compression factor")
     demo.add_argument(
         "--notify", action="append", default=[], metavar="URL",
-        help="also send the alerts to this Apprise URL (repeatable)",
+        help="also send the alerts to this Apprise URL (repeatable; default: none)",
     )
     demo.set_defaults(func=_cmd_demo)
-    calc = sub.add_parser(
+    calc = _command(
+        sub,
         "calc",
-        help="replay a recording and print the final risk report",
-        description="Replay FILE through the real decoders and engine and print the state after "
-        "its last line. Without FILE, the bundled Portfolio Margin example.",
+        "replay a recording and print the final risk report",
+        "Replay RECORDING through the real decoders and engine and print the state after its "
+        f"last line. Without RECORDING, the bundled example {DEFAULT_EXAMPLE}.",
     )
-    calc.add_argument("file", nargs="?", help="recording (.jsonl or .jsonl.gz)")
-    calc.add_argument("--json", action="store_true", help="one JSON object (stable keys)")
+    calc.add_argument(
+        "file", nargs="?", metavar="RECORDING",
+        help=f"{recording_help} (default: {DEFAULT_EXAMPLE})",
+    )
+    calc.add_argument(
+        "--json", action="store_true",
+        help="one JSON object (stable keys; docs/schemas/calc.schema.json)",
+    )
     calc.add_argument(
         "--margin-leverage",
         type=int,
@@ -348,16 +451,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="Portfolio Margin: chosen margin leverage (selects the margin-loan MM rate)",
     )
     calc.set_defaults(func=_cmd_calc)
-    replay = sub.add_parser(
-        "replay",
-        help="replay a recording through engine and alert policy; print the alert timeline",
-        description="Drive FILE through the real decoders, engine and alert policy on the "
-        "recording's own clock and print every alert it would send (nothing is sent).",
+    whatif = _command(
+        sub,
+        "whatif",
+        "replay a recording, shock its prices and print the risk report after the shock",
+        "Replay RECORDING like `calc`, then move prices: each --move applies to the "
+        "underlying's marks, its Portfolio Margin index price and its Multi-Assets rates "
+        "alike; `all` moves every non-stable price (an underlying named on its own keeps its "
+        "own move). The report has the same keys as `calc --json`, plus `whatif`.",
     )
-    replay.add_argument("file", help="recording (.jsonl or .jsonl.gz)")
+    whatif.add_argument("file", metavar="RECORDING", help=recording_help)
+    whatif.add_argument(
+        "--move", action="append", default=[], metavar="ASSET=PCT%",
+        help="a price move: BTC=-10%%, ETH=-0.15 (a fraction), all=-5%% (repeatable)",
+    )
+    whatif.add_argument(
+        "--rate", action="append", default=[], metavar="ASSET=RATE",
+        help="Portfolio Margin: set ASSET's collateral rate, e.g. BTC=0.9 (repeatable)",
+    )
+    whatif.add_argument(
+        "--json", action="store_true", help="one JSON object (the keys of `calc --json`)"
+    )
+    whatif.add_argument(
+        "--margin-leverage", type=int, choices=(3, 5, 10), default=3,
+        help="Portfolio Margin: chosen margin leverage (selects the margin-loan MM rate)",
+    )
+    whatif.set_defaults(func=_cmd_whatif)
+    replay = _command(
+        sub,
+        "replay",
+        "replay a recording through engine and alert policy; print the alert timeline",
+        "Drive RECORDING through the real decoders, engine and alert policy on the recording's "
+        "own clock and print every alert it would send (nothing is sent unless --notify).",
+    )
+    replay.add_argument("file", metavar="RECORDING", help=recording_help)
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, help="replay at X times the recorded pace")
     pace.add_argument("--max", action="store_true", help="as fast as possible (the default)")
+    replay.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="K",
+        help="the recording's time was compressed K-fold (a `marginwatch demo --speed K` "
+        "session): divide the alert policy's timings by K, as that session's daemon did "
+        "(default: the recording is real time, default policy)",
+    )
     replay.add_argument(
         "--json", action="store_true", help="one JSON object per alert, then a summary line"
     )
@@ -366,35 +504,54 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print each alert's full message (distances, liquidation prices)",
     )
-    replay.add_argument("--margin-leverage", type=int, choices=(3, 5, 10), default=3)
+    replay.add_argument(
+        "--margin-leverage", type=int, choices=(3, 5, 10), default=3,
+        help="Portfolio Margin: chosen margin leverage (selects the margin-loan MM rate)",
+    )
     replay.add_argument(
         "--report",
         metavar="DIR",
-        help="also write a report into DIR: risk.png (risk over time, levels, alerts), "
-        "report.md and report.html",
+        help="also write a report into DIR: risk.png (risk and prices over time, levels, "
+        "alerts), report.md and report.html",
     )
     replay.add_argument(
         "--notify",
         metavar="URL",
         action="append",
         default=[],
-        help="send each alert to this Apprise URL (repeatable); without it nothing is sent",
+        help="send each alert to this Apprise URL (repeatable; default: nothing is sent)",
     )
     replay.set_defaults(func=_cmd_replay)
-    run = sub.add_parser(
+    run = _command(
+        sub,
         "run",
-        help="run the monitor daemon (every account of the config)",
-        description="Watch every account of the config: live REST + streams, margin engine on "
-        "every tick, alerts through the outbox, HTTP /healthz /metrics /status. SIGTERM stops it.",
+        "run the monitor daemon (every account of the config)",
+        "Watch every account of the config: live REST + streams, margin engine on every tick, "
+        "alerts through the outbox, HTTP /healthz /metrics /status. SIGTERM stops it.",
     )
     _config_args(run)
-    run.add_argument("--record", metavar="FILE", help="also record every account's traffic")
+    run.add_argument(
+        "--record", metavar="FILE", help="also record every account's traffic (default: off)"
+    )
+    shard_cli.add_flags(run)
     run.set_defaults(func=_cmd_run)
-    record = sub.add_parser(
+    shard_cmd = _command(
+        sub,
+        "shard",
+        "show which accounts a shard of the fleet follows",
+        "Accounts are assigned to shards by a stable hash of their name (sha256 mod N). Print "
+        "the accounts of shard I of N, one per line, or with --all every shard's accounts.",
+    )
+    _config_args(shard_cmd)
+    shard_cli.add_flags(shard_cmd)
+    shard_cmd.add_argument("--all", action="store_true", help="print every shard's accounts")
+    shard_cmd.set_defaults(func=_cmd_shard)
+    record = _command(
+        sub,
         "record",
-        help="record accounts' live traffic into a recording (nothing is sent)",
-        description="Connect like `run` and write REST snapshots, resyncs and stream frames in "
-        "the recording format (gzip for .gz; one file per account when there are several: "
+        "record accounts' live traffic into a recording (nothing is sent)",
+        "Connect like `run` and write REST snapshots, resyncs and stream frames in the "
+        "recording format (gzip for .gz; one file per account when there are several: "
         "NAME.ACCOUNT.jsonl.gz). Alerts are printed, not sent. Ctrl-C stops.",
     )
     _config_args(record)
@@ -405,24 +562,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep every symbol of multi-symbol market frames (default: held symbols only)",
     )
     record.set_defaults(func=_cmd_record)
-    watch = sub.add_parser(
+    watch = _command(
+        sub,
         "watch",
-        help="live terminal view of a running daemon (its /status endpoint)",
+        "live terminal view of a running daemon (its /status endpoint)",
+        "Poll a running daemon's /status endpoint and show every account live: state and "
+        "alert level, a risk bar, uniMMR or margin ratio, equity and maintenance margin with "
+        "their units, positions with mark, liquidation price and distance, stream health. "
+        "When the daemon is down it says so and keeps trying.",
     )
     watch.add_argument("--url", default="http://127.0.0.1:9108", help="the daemon's HTTP base URL")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     watch.add_argument("--once", action="store_true", help="print one view and exit")
     watch.set_defaults(func=_cmd_watch)
-    simulate = sub.add_parser(
+    simulate = _command(
+        sub,
         "simulate",
-        help="run the local fake Binance exchange (REST + websockets) from a recording",
-        description="Serve RECORDING (a file, or a bundled example name: usdm, "
-        "usdm_multi_assets, coinm, portfolio_margin) as a fake Binance exchange on loopback. "
-        'Point an account with environment = "custom" at the printed URLs.',
+        "run the local fake Binance exchange (REST + websockets) from a recording",
+        f"Serve RECORDING (a file, or a bundled example name: {_examples_text()}) as a fake "
+        'Binance exchange on loopback. Point an account with environment = "custom" at the '
+        "printed URLs.",
     )
-    simulate.add_argument("recording", help="recording file or bundled example name")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8901)
+    simulate.add_argument("recording", metavar="RECORDING", help=recording_help)
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulate.add_argument("--port", type=int, default=8901, help="REST and websocket port")
     simulate.add_argument("--speed", type=float, default=1.0, help="playback speed factor")
     simulate.add_argument("--loop", action="store_true", help="restart the recording at its end")
     simulate.add_argument("--api-key", default="sim-api-key", help="the API key it accepts")
@@ -430,21 +593,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-secret", default="sim-api-secret", help="the API secret it verifies signatures with"
     )
     simulate.set_defaults(func=_cmd_simulate)
-    check = sub.add_parser(
+    check = _command(
+        sub,
         "check-config",
-        help="validate a config file; print every problem with its field path (exit 2)",
+        "validate a config file; print every problem with its field path (exit 2)",
+        "Load a marginwatch TOML config as `run` would (secrets resolved, state directory "
+        "checked) and print every problem with its field path. Exit 0 when it is valid, 2 "
+        "otherwise.",
     )
-    check.add_argument("file", help="marginwatch TOML config")
+    check.add_argument("file", metavar="CONFIG", help="marginwatch TOML config")
     check.set_defaults(func=_cmd_check_config)
-    test_alert = sub.add_parser(
+    test_alert = _command(
+        sub,
         "test-alert",
-        help="send a test message to every notify destination and report each outcome",
+        "send a test message to every notify destination and report each outcome",
+        "Send one test message to every [[notify]] destination of the config (or only those "
+        "with --tag) and print each outcome. Exit 0 when all were delivered, 1 otherwise.",
     )
     test_alert.add_argument(
-        "--config", help=f"config file (default $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
+        "--config", help=f"config file (default: $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
     )
-    test_alert.add_argument("--tag", help="only destinations with this tag")
+    test_alert.add_argument("--tag", help="only destinations with this tag (default: all)")
     test_alert.set_defaults(func=_cmd_test_alert)
+    for action, short, what in (
+        ("ack", "acknowledge an account's current episode", "stops its repeats and escalation"),
+        ("snooze", "snooze an account's alerts for a while", "silences repeats and levels up to"
+         " the current one; a higher level, liquidation or a blind monitor still alert"),
+        ("unsnooze", "end an account's snooze", "its alerts are heard again at once"),
+    ):
+        control = _command(
+            sub, action, short,
+            f"Ask the running daemon (its [http] listen address, bearer token from [http]"
+            f" api_token_*) to {short.split(' ', 1)[0]} account NAME: {what}. Exit 2 with one"
+            " line when the daemon cannot be reached or refuses.",
+        )
+        control.add_argument("name", metavar="NAME", help="the account's name")
+        if action == "snooze":
+            control.add_argument("duration", metavar="DURATION", help="e.g. 15m, 1h, 1h30m")
+        control.add_argument(
+            "--config", help=f"config file (default: $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
+        )
+        control.set_defaults(func=_cmd_control)
     return parser
 
 

@@ -50,10 +50,14 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from monitor.alerts.delivery import destinations, destinations_from_config
+from monitor.alerts.pagerduty import DEFAULT_EVENTS_URL
 from monitor.alerts.policy import CATEGORY_TAGS, PolicyConfig
 from monitor.alerts.redact import url_secrets
 from monitor.alerts.telegram import DEFAULT_API_BASE
+from monitor.binance.egress import check_address
 from monitor.engine.model import Mode
+from monitor.service.digest import parse_at
+from monitor.service.shard import MAX_SHARDS
 
 #: A problem: (field path such as `accounts[0].api_secret_file`, message).
 Problem = tuple[str, str]
@@ -463,6 +467,10 @@ class AlertsConfig(BaseModel):
     rapid_window_s: float = 600.0
     apprise_config: Path | None = None
     telegram_api_base: str = DEFAULT_API_BASE
+    #: An emergency nobody acknowledged this long goes to the `escalation` tag (0: never).
+    escalate_after_s: float = Field(default=300.0, ge=0, le=86_400)
+    #: Where `pagerduty://ROUTING_KEY` destinations post their Events v2.
+    pagerduty_events_url: str = DEFAULT_EVENTS_URL
 
     @field_validator("levels")
     @classmethod
@@ -510,7 +518,7 @@ class AlertsConfig(BaseModel):
     def _apprise_config(cls, value: Path | None) -> Path | None:
         return _anchor(value)
 
-    @field_validator("telegram_api_base")
+    @field_validator("telegram_api_base", "pagerduty_events_url")
     @classmethod
     def _telegram_api_base(cls, value: str) -> str:
         return _check_url(value, ("http", "https"))
@@ -591,14 +599,81 @@ class NotifyTarget(BaseModel):
         return self._url.get_secret_value()
 
 
+#: The ways to give an optional token (no inline form: it would sit in the config file).
+TOKEN_WAYS = ("_file", "_env", "_credential")
+
+
+def _optional_token(model: BaseModel, stem: str) -> tuple[list[Problem], SecretStr | None]:
+    """(problems, the token) of an optional secret given at most one of `TOKEN_WAYS`."""
+    given = [stem + way for way in TOKEN_WAYS if getattr(model, stem + way) is not None]
+    if not given:
+        return [], None
+    if len(given) > 1:
+        return [(stem, f"given {len(given)} ways ({', '.join(given)}): give at most one")], None
+    field = given[0]
+    source = getattr(model, field)
+    ctx = _context()
+    try:
+        if field.endswith("_file"):
+            value, where = _read_file(source), str(source)
+        elif field.endswith("_env"):
+            if source not in ctx.env:
+                raise _SecretMissing(f"environment variable {source} is not set")
+            value, where = ctx.env[source], f"environment variable {source}"
+        else:
+            value, where = _read_credential(source, ctx.env), f"credential {source}"
+    except _SecretMissing as exc:
+        return [(field, str(exc))], None
+    value = value.strip()
+    problem = f"{where} is empty" if not value else _secret_chars_problem(stem, value)
+    if problem:
+        return [(field, problem)], None
+    return [], SecretStr(value)
+
+
 class HttpConfig(BaseModel):
-    """The HTTP endpoint for /healthz, /metrics and /status (`[http]`)."""
+    """The HTTP endpoint for /healthz, /metrics and /status (`[http]`), and the control API
+    (`POST /api/ack|snooze|unsnooze/NAME`): with `api_token_*` set, every control request must
+    carry `Authorization: Bearer TOKEN` (from any address); without it, only loopback clients
+    may use the control API."""
 
     model_config = _STRICT
 
     listen: str = DEFAULT_LISTEN
     #: Accounts with their own Prometheus series; further ones are counted as `other`.
     metrics_max_accounts: int = DEFAULT_METRICS_MAX_ACCOUNTS
+    #: The bearer token of the control API (a secret: a file, a variable or a credential).
+    api_token_file: Path | None = None
+    api_token_env: str | None = None
+    api_token_credential: str | None = None
+
+    _token: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("api_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        return _anchor(value)
+
+    @field_validator("api_token_env")
+    @classmethod
+    def _token_env(cls, value: str | None) -> str | None:
+        return _check_env_name(value)
+
+    @field_validator("api_token_credential")
+    @classmethod
+    def _token_credential(cls, value: str | None) -> str | None:
+        return _check_credential_name(value)
+
+    @model_validator(mode="after")
+    def _read_token(self) -> Self:
+        problems, self._token = _optional_token(self, "api_token")
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def api_token(self) -> str | None:
+        """The control API's bearer token, revealed (None: loopback clients only)."""
+        return None if self._token is None else self._token.get_secret_value()
 
     @field_validator("listen")
     @classmethod
@@ -641,6 +716,61 @@ def _split_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class TelegramConfig(BaseModel):
+    """Telegram commands (`[telegram]`): a bot that long-polls `getUpdates` and answers
+    /status, /account NAME, /ack [NAME], /snooze DURATION [NAME], /unsnooze, /help and the
+    buttons of level alerts — from `allowed_chats` and `allowed_users` only (others are
+    ignored and counted). The bot token is a secret: `bot_token_file`, `_env` or `_credential`."""
+
+    model_config = _STRICT
+
+    bot_token_file: Path | None = None
+    bot_token_env: str | None = None
+    bot_token_credential: str | None = None
+    allowed_chats: list[int] = Field(default_factory=list)
+    allowed_users: list[int] = Field(default_factory=list)
+    commands: bool = True
+    api_base: str = DEFAULT_API_BASE
+    #: The long poll's timeout (Telegram holds `getUpdates` open this long when idle).
+    poll_timeout_s: float = Field(default=30.0, gt=0, le=300)
+
+    _token: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("bot_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        return _anchor(value)
+
+    @field_validator("bot_token_env")
+    @classmethod
+    def _token_env(cls, value: str | None) -> str | None:
+        return _check_env_name(value)
+
+    @field_validator("bot_token_credential")
+    @classmethod
+    def _token_credential(cls, value: str | None) -> str | None:
+        return _check_credential_name(value)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"))
+
+    @model_validator(mode="after")
+    def _read_token(self) -> Self:
+        problems, self._token = _optional_token(self, "bot_token")
+        if not problems and self._token is None and self.commands:
+            problems = [("bot_token", "missing: give one of bot_token_file, _env, _credential")]
+        if not problems and self.commands and not (self.allowed_chats or self.allowed_users):
+            problems = [("allowed_chats", "give allowed_chats and/or allowed_users")]
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def bot_token(self) -> str | None:
+        return None if self._token is None else self._token.get_secret_value()
+
+
 class StateConfig(BaseModel):
     """Where the outbox and state live (`[state]`)."""
 
@@ -668,10 +798,21 @@ class HeartbeatConfig(BaseModel):
     url_file: Path | None = None
     url_env: str | None = None
     url_credential: str | None = None
-    interval_s: float = Field(default=60.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
+    interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: Local time ("HH:MM", in `[alerts] tz`) of a daily digest: accounts, their 24 h peak risk
+    #: and the alerts of the last 24 h, sent to the destinations tagged `digest_tag` only.
+    digest_at: str | None = None
+    digest_tag: str = "digest"
 
     _url: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("digest_at")
+    @classmethod
+    def _digest_at(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_at(value)  # ValueError names the expected form
+        return value
 
     @field_validator("url_file")
     @classmethod
@@ -690,7 +831,10 @@ class HeartbeatConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        """Exactly one way to give the URL; it is read (and checked) while the config loads."""
+        """Exactly one way to give the URL (none when only a digest is wanted); it is read (and
+        checked) while the config loads."""
+        if self.digest_at is not None and not _ways_given(self, "url"):
+            return self  # a digest without pings
         problems = _one_way(self, "url")
         if not problems:
             try:
@@ -706,10 +850,50 @@ class HeartbeatConfig(BaseModel):
             raise _Problems(problems)
         return self
 
+    @property
+    def pings(self) -> bool:
+        """Whether a ping URL is configured (a `[heartbeat]` may hold only a digest)."""
+        return self._url is not None
+
     def url_value(self) -> str:
         """The URL, revealed (for the pings only)."""
         assert self._url is not None
         return self._url.get_secret_value()
+
+
+class ShardConfig(BaseModel):
+    """Which accounts this instance follows (`[shard]`; `monitor.service.shard`): those whose
+    name hashes to `index` of `count` shards. `run --shards N --index I` (or
+    `--index-from-hostname`) overrides it."""
+
+    model_config = _STRICT
+
+    count: int = Field(default=1, ge=1, le=MAX_SHARDS)
+    index: int | None = Field(default=None, ge=0)
+    #: The index is the trailing `-<n>` of `$HOSTNAME` (a StatefulSet pod's ordinal).
+    index_from_hostname: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.index is not None and self.index_from_hostname:
+            raise ValueError("give index or index_from_hostname = true, not both")
+        if self.index is not None and self.index >= self.count:
+            raise ValueError(f"index must be below count ({self.count}), not {self.index}")
+        return self
+
+
+class NetworkConfig(BaseModel):
+    """The process's connections to Binance (`[network]`)."""
+
+    model_config = _STRICT
+
+    #: Local IP address every REST and websocket connection is bound to (None: the system's).
+    source_address: str | None = None
+
+    @field_validator("source_address")
+    @classmethod
+    def _source_address(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value)
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -742,6 +926,9 @@ class Config(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     heartbeat: HeartbeatConfig | None = None
+    telegram: TelegramConfig | None = None
+    shard: ShardConfig = Field(default_factory=ShardConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
 
     _apprise_targets: list[tuple[str, list[str]]] | None = PrivateAttr(default=None)
 
@@ -806,13 +993,17 @@ class Config(BaseSettings):
         return self
 
     def tag_problems(self, tags: Sequence[str]) -> list[str]:
-        """Tags must be categories or account names (anything else routes nothing)."""
+        """Tags must be categories, account names or the digest's tag (anything else routes
+        nothing)."""
         names = {a.name for a in self.accounts}
+        known = set(CATEGORY_TAGS)
+        if self.heartbeat is not None and self.heartbeat.digest_at is not None:
+            known.add(self.heartbeat.digest_tag)
         return [
-            f"unknown tag {tag!r}: tags are categories ({', '.join(sorted(CATEGORY_TAGS))})"
+            f"unknown tag {tag!r}: tags are categories ({', '.join(sorted(known))})"
             f" or account names ({', '.join(sorted(names))})"
             for tag in tags
-            if tag not in CATEGORY_TAGS and tag not in names
+            if tag not in known and tag not in names
         ]
 
     def account(self, name: str) -> Account:
@@ -836,6 +1027,7 @@ class Config(BaseSettings):
             "rapid_rise": alerts.rapid_rise,
             "rapid_window_ms": _ms(alerts.rapid_window_s),
             "stale_after_ms": _ms(stale_s),
+            "escalate_after_ms": _ms(alerts.escalate_after_s),
         }
 
     def policy_config(self, account: Account | str) -> PolicyConfig:
@@ -1022,13 +1214,15 @@ def _env_override_problems(
 def _secret_env_names(raw: Mapping[str, Any], config: Config | None) -> set[str]:
     """The environment variables the configuration reads secrets from (`*_env` keys)."""
     names: set[str] = set()
-    for key in ("accounts", "notify"):
-        items = raw.get(key)
-        for item in items if isinstance(items, list) else []:
+    for value in raw.values():  # every table: [[accounts]], [[notify]], [heartbeat], ...
+        items = value if isinstance(value, list) else [value]
+        for item in items:
             if isinstance(item, dict):
                 names |= {v for k, v in item.items() if k.endswith("_env") and isinstance(v, str)}
     if config is not None:
-        for model in [*config.accounts, *config.notify]:
+        sections = [getattr(config, name) for name in type(config).model_fields]
+        singles = [m for m in sections if isinstance(m, BaseModel)]
+        for model in [*config.accounts, *config.notify, *singles]:
             names |= {
                 value
                 for name in type(model).model_fields

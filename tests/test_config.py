@@ -375,7 +375,8 @@ def test_notify_unknown_tag(tmp_path: Path, env: dict[str, str]) -> None:
     path = write(tmp_path, config_text(notify=PLAIN_NOTIFY + 'tags = ["critcal"]'))
     assert only_problem(path, env) == (
         "notify[0].tags",
-        "unknown tag 'critcal': tags are categories (critical, emergency, info, ops, warning)"
+        "unknown tag 'critcal': tags are categories (critical, emergency, escalation, info, ops,"
+        " warning)"
         " or account names (main)",
     )
 

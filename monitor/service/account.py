@@ -36,6 +36,9 @@ USER_STREAM = "user_stream"
 RESUM_EVERY_MS = 600_000
 #: REST groups that refresh part of the state on a timer; any other group is a full snapshot.
 PERIODIC_GROUPS = ("asset index prices", "open-loss refresh", "reconciliation")
+#: Version of an account's /status entry schema (docs/schemas/status.schema.json; it includes
+#: the calc keys): bumped whenever a change could break a consumer.
+STATUS_SCHEMA_VERSION = 1
 
 
 def wall_ms() -> int:
@@ -236,6 +239,16 @@ class AccountRuntime:
             self._emit(timeline.observe(pol.Seen(USER_STREAM), now))
         self._emit(timeline.advance(now))
 
+    # ------------------------------------------------------------------ humans
+    @property
+    def level(self) -> pol.Level | None:
+        return self.timeline.policy.level
+
+    def attend(self, event: pol.PolicyEvent, now_ms: int) -> pol.Attention:
+        """An ack, snooze or unsnooze (`monitor.service.control`); returns what then holds."""
+        self._emit(self.timeline.observe(event, now_ms))
+        return self.timeline.policy.attention(now_ms)
+
     # ------------------------------------------------------------------ internals
     def _record(self, line: RestLine | WsLine) -> None:
         if self.recorder is None:
@@ -323,9 +336,21 @@ class AccountRuntime:
             levels=[policy.config.warning, policy.config.critical, policy.config.emergency],
             last_error=self.last_error,
         )
+        attention = policy.attention(now)
+        ack = attention.ack_level
+        doc["ack"] = None if ack is None else {
+            "level": ack.value, "t_ms": attention.ack_ms, "incident": attention.ack_incident
+        }
+        doc["snooze_until"] = (
+            attention.snooze_until_ms if attention.snooze_level is not None else None
+        )
         counters = self.timeline.replay.counters
         doc["events"] = dict(sorted(counters.items()))
         doc["collateral_prices"] = self._collateral_prices(now)
+        # The entry's schema (docs/schemas/status.schema.json) covers the calc keys as well.
+        doc["schema_version"] = STATUS_SCHEMA_VERSION
+        units: dict[str, str] = doc.setdefault("units", {})
+        units.update(sources="s", levels="fraction", updated_ms="ms")
         return doc
 
     def _collateral_prices(self, now: int) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,11 @@ from typing import Any, TextIO
 from monitor.alerts.delivery import Destination, destinations, sender_for
 from monitor.alerts.messages import render
 from monitor.alerts.outbox import Outbox, private_dir
-from monitor.alerts.policy import Watch
+from monitor.alerts.policy import Attention, Watch
 from monitor.alerts.worker import DeliveryWorker
+from monitor.binance import egress
 from monitor.binance.backoff import Backoff
+from monitor.binance.budget import AttemptBudget, BudgetBook
 from monitor.binance.endpoints import endpoints_for
 from monitor.binance.rest import RestClient
 from monitor.config import Account, Config
@@ -39,8 +42,18 @@ from monitor.feed.market_hub import MarketHub
 from monitor.feed.market_polls import MarketPolls
 from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta
+from monitor.service import shard
 from monitor.service.account import USER_STREAM, AccountRuntime
+from monitor.service.digest import (
+    DAY_MS,
+    AccountLine,
+    RiskPeaks,
+    digest_message,
+    next_digest_ms,
+    parse_at,
+)
 from monitor.service.timeline import TimedAlert
+from monitor.web import model as web
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +94,10 @@ class DaemonOptions:
     tick_s: float = 1.0
     #: Longest time `stop` lets the outbox drain before closing it (queued alerts resume later).
     drain_s: float = 3.0
+    #: The REST weight budgets every account shares (None: Binance's limits per minute) and
+    #: the websocket connection-attempt budget (None: Binance's 300 per 5 minutes).
+    budgets: BudgetBook | None = None
+    attempts: AttemptBudget | None = None
 
 
 @dataclass(slots=True)
@@ -114,7 +131,9 @@ class Daemon:
         now_ms: Callable[[], int] = wall_ms,
         on_health: Callable[[str, FeedHealth], None] | None = None,
     ) -> None:
-        self.config = config
+        #: This instance's shard (`[shard]`): the other shards' accounts are left out.
+        self.shard = shard.configured(config, shard.current_hostname())
+        self.config = config = shard.restrict(config, self.shard)
         self.options = options or DaemonOptions()
         self.now_ms = now_ms
         #: Called with every feed health report (metrics); may be set after construction.
@@ -129,6 +148,8 @@ class Daemon:
         self.outbox: Outbox | None = None
         self._checkpoints: set[asyncio.Task[None]] = set()
         self.worker: DeliveryWorker | None = None
+        #: Each account's highest risk over the last 24 h (the daily digest).
+        self.risk_peaks = RiskPeaks()
 
         self._tasks: list[asyncio.Task[None]] = []
         #: One market connection per venue and product, shared by the accounts on it.
@@ -140,8 +161,14 @@ class Daemon:
         #: Called with every alert after it was persisted (metrics, tests, the demo's console).
         self.alert_hooks: list[Callable[[TimedAlert], None]] = []
         self.alerts_handled = 0
+        #: The Telegram command bot when `[telegram] commands` (set by `serve`; its counters).
+        self.telegram_bot: Any = None
         for account in config.accounts:
             self.slots[account.name] = AccountSlot(account, self._runtime(account))
+        #: The web dashboard's risk history, alert log and live updates (monitor/web).
+        self.dashboard = web.Dashboard(self)
+        #: Whether the dashboard is served (between `start` and `stop`).
+        self.dashboard_live = False
 
     # ------------------------------------------------------------------ building
     def daemon_problems(self) -> list[str]:
@@ -234,6 +261,14 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Open the outbox, start delivery, every account's feed and the clock."""
+        # Inherited by every task from here on: the source address, and the REST weight and
+        # connection-attempt budgets all accounts on it share (monitor/binance/budget.py).
+        opts = self.options
+        egress.use(egress.Egress(
+            self.config.network.source_address,
+            opts.budgets if opts.budgets is not None else BudgetBook(),
+            opts.attempts if opts.attempts is not None else AttemptBudget(),
+        ))
         if self.options.deliver:
             state_dir = Path(self.config.state.dir)
             try:
@@ -247,8 +282,14 @@ class Daemon:
                 raise StartupError(
                     f"cannot open the outbox {state_dir / OUTBOX_NAME}: {exc}"
                 ) from None
-            api_base = self.config.alerts.telegram_api_base
-            routes = [(d, sender_for(d, telegram_api_base=api_base)) for d in self._destinations()]
+            alerts, telegram = self.config.alerts, self.config.telegram
+            buttons = telegram is not None and telegram.commands
+            routes = [
+                (d, sender_for(d, telegram_api_base=alerts.telegram_api_base,
+                               telegram_buttons=buttons,
+                               pagerduty_events_url=alerts.pagerduty_events_url))
+                for d in self._destinations()
+            ]
             self.worker = DeliveryWorker(self.outbox, routes)
             self._tasks.append(asyncio.create_task(self.worker.run(), name="delivery"))
             self._resume_ladders(self.outbox)
@@ -256,6 +297,10 @@ class Daemon:
             name = f"account {slot.config.name}"
             slot.task = asyncio.create_task(self._supervise(slot), name=name)
         self._tasks.append(asyncio.create_task(self._clock(), name="clock"))
+        beat = self.config.heartbeat
+        if beat is not None and beat.digest_at is not None and self.worker is not None:
+            self._tasks.append(asyncio.create_task(self._digests(beat.digest_at), name="digest"))
+        self.dashboard_live = True
 
     def _resume_ladders(self, outbox: Outbox) -> None:
         """Each account's policy continues from the last level alert persisted and the last
@@ -266,6 +311,14 @@ class Daemon:
                 slot.runtime.timeline.resume(ladder, self.now_ms())
                 log.info("account %s: alert ladder resumed at %s (%s), account status %s", name,
                          ladder.level or "no level", ladder.kind, ladder.status or "unknown")
+            attention = outbox.attention(name)
+            if attention is not None:  # acks and snoozes survive a restart
+                slot.runtime.timeline.policy.restore(attention, self.now_ms())
+
+    def persist_attention(self, name: str, attention: Attention) -> None:
+        """Save an account's ack / snooze (`monitor.service.control`) in the outbox."""
+        if self.outbox is not None:
+            self.outbox.save_attention(name, attention)
 
     async def _supervise(self, slot: AccountSlot) -> None:
         """Run the account's feed forever; rebuild it after any failure, with backoff."""
@@ -278,6 +331,7 @@ class Daemon:
                 account.api_key_value(),
                 account.api_secret_value(),
                 on_request=self._rest_reporter(account.name),
+                priority=lambda: slot.runtime.timeline.policy.risk or 0.0,  # riskiest first
             )
             feed = LiveFeed(
                 account.name,
@@ -321,9 +375,12 @@ class Daemon:
                 checkpoint_due = time.monotonic() + CHECKPOINT_EVERY_S
                 self._spawn_checkpoint(self.outbox)
             now = self.now_ms()
-            for slot in self.slots.values():
+            for name, slot in self.slots.items():
                 try:
                     slot.runtime.tick(now)
+                    risk = slot.runtime.timeline.policy.risk
+                    if risk is not None:
+                        self.risk_peaks.observe(name, risk, now)
                 except Exception:
                     log.exception("account %s: tick failed", slot.config.name)
             for hook in self.tick_hooks:
@@ -331,6 +388,42 @@ class Daemon:
                     hook()
                 except Exception:
                     log.exception("tick hook failed")
+
+    async def _digests(self, at_text: str) -> None:
+        """Send the daily digest at `[heartbeat] digest_at` (local time in `[alerts] tz`)."""
+        at = parse_at(at_text)
+        while True:
+            now = self.now_ms()
+            due = next_digest_ms(now, at, self._tz)
+            await asyncio.sleep(max(0.0, (due - now) / 1000))
+            try:
+                self.send_digest(self.now_ms())
+            except Exception:
+                log.exception("the daily digest could not be built")
+
+    def send_digest(self, now_ms: int) -> None:
+        """Build the digest of the last 24 h and hand it to delivery (tagged destinations)."""
+        beat = self.config.heartbeat
+        if self.worker is None or self.outbox is None or beat is None:
+            return
+        lines = []
+        for name, slot in sorted(self.slots.items()):
+            policy = slot.runtime.timeline.policy
+            lines.append(
+                AccountLine(
+                    name,
+                    slot.runtime.state(now_ms),
+                    policy.risk,
+                    self.risk_peaks.peak(name, now_ms),
+                    None if policy.level is None else policy.level.value,
+                )
+            )
+        alerts = Counter(
+            (kind, level) for _, kind, level in self.outbox.kinds_since(now_ms - DAY_MS)
+        )
+        intent, message = digest_message(now_ms, lines, alerts, beat.digest_tag, self._tz)
+        self.worker.submit(intent, message)
+        log.info("daily digest sent to destinations tagged %r", beat.digest_tag)
 
     def _spawn_checkpoint(self, outbox: Outbox) -> None:
         async def run() -> None:
@@ -345,6 +438,8 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop feeds (closing streams), drain the outbox briefly, close files."""
+        self.dashboard_live = False
+        self.dashboard.close()  # live clients are closed
         feeds = [slot.feed.stop() for slot in self.slots.values() if slot.feed is not None]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*feeds, return_exceptions=True), 4.0)

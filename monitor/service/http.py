@@ -1,10 +1,15 @@
-"""The daemon's HTTP endpoint: GET /healthz, /metrics and /status, nothing else.
+"""The daemon's HTTP endpoint: GET /healthz, /metrics, /status and the web dashboard.
 
 - `/healthz`: 200 `{"healthy": true, "problems": [...]}` when healthy, else 503 with the problems;
 - `/metrics`: the Prometheus exposition (OpenMetrics when the scraper asks for it);
 - `/status`: the JSON status document (see the /status contract), passed through a final scrub
   that masks every registered secret (and its URL-encoded forms) in keys and values and turns
-  non-finite numbers into null.
+  non-finite numbers into null;
+- `/`, `/account/NAME`, `/events`, `/api/history`, `/api/whatif`, `/static/…`: the web
+  dashboard (`monitor.web.routes`) of the running daemon, read-only, its JSON through the
+  same scrub (without a daemon, as in unit tests, these paths are 404).
+The control API (`POST /api/ack|snooze|unsnooze/NAME`, `monitor.service.control`) is the one
+exception to what follows: it takes POST, loopback-only or with a bearer token.
 Only GET (and HEAD, which is GET without a body) is served: any other method is 405 on every
 path, an unknown path is 404. Request bodies are never read. There is no access log (a scraper
 would fill the journal). Binding to a non-loopback address is allowed but logged as a warning:
@@ -45,9 +50,12 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from monitor.alerts.redact import scrub
+from monitor.service.control import ControlApi
 from monitor.service.health import Health
 from monitor.service.logs import registered_secrets, secret_forms
 from monitor.service.metrics import Metrics
+from monitor.web.model import Dashboard
+from monitor.web.routes import WebRoutes
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +228,8 @@ class HttpServer:
         metrics: Metrics,
         secrets: Callable[[], Iterable[str]] = registered_secrets,
         limits: HttpLimits | None = None,
+        control: ControlApi | None = None,
+        dashboard: Callable[[], Dashboard | None] = lambda: None,
     ) -> None:
         self.host, self.port = host, port
         self._health, self._status, self._metrics = health, status, metrics
@@ -241,6 +251,10 @@ class HttpServer:
             "/metrics": self._metrics_page,
             "/status": self._status_page,
         }
+        #: The running daemon's web dashboard (None: its paths are 404, as in unit tests).
+        self._web = WebRoutes(response_timeout_s=lim.response_timeout_s, dashboard=dashboard)
+        #: `POST /api/ack|snooze|unsnooze/NAME` (monitor.service.control); None: not served.
+        self.control = control
 
     @property
     def bound_port(self) -> int:
@@ -398,15 +412,17 @@ class HttpServer:
         return response
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
+        if self.control is not None and self.control.handles(request):
+            return await self.control.respond(request)
         if request.method not in ALLOWED_METHODS:
             return web.Response(
                 status=405,
                 text="405 method not allowed: this endpoint is read-only (GET)\n",
                 headers={**_HEADERS, "Allow": ", ".join(ALLOWED_METHODS)},
             )
-        handler = self._routes.get(request.path)
+        handler = self._routes.get(request.path) or self._web.handler(request.path)
         if handler is None:
-            return _json({"error": "not found", "paths": list(PATHS)}, status=404)
+            return _json({"error": "not found", "paths": [*PATHS, *self._web.paths()]}, status=404)
         try:
             return await handler(request)
         except Exception as exc:  # a bug behind one page must not take the server down

@@ -260,6 +260,16 @@ class Metrics:
         self._outbox = Gauge(
             f"{PREFIX}_outbox_depth", "Deliveries waiting in the durable outbox.", registry=r
         )
+        self._commands_refused = Counter(
+            f"{PREFIX}_commands_refused",
+            "Commands refused: Telegram updates from chats/users not allowed (source=telegram),"
+            " control API requests without a valid token or off loopback (source=api).",
+            ["source"],
+            registry=r,
+        )
+        self._commands_seen: dict[str, int] = {}
+        for source in ("telegram", "api"):
+            self._commands_refused.labels(source=source)
         self._outbox_failures = Counter(
             f"{PREFIX}_outbox_write_failures",
             "Outbox writes that failed (disk full, I/O error): kept in memory, still delivered.",
@@ -434,6 +444,13 @@ class Metrics:
 
     def set_outbox_depth(self, n: int) -> None:
         self._outbox.set(n)
+
+    def observe_refused(self, source: str, total: int) -> None:
+        """A running total of refused commands (`TelegramBot.ignored`, `ControlApi.refused`)."""
+        seen = self._commands_seen.get(source, 0)
+        if total > seen:
+            self._commands_refused.labels(source=source).inc(total - seen)
+        self._commands_seen[source] = max(seen, total)
 
     def observe_delivery(
         self, write_failures: int, held: int, unknown: int, possible_duplicates: int

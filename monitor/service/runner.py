@@ -33,6 +33,7 @@ from monitor.binance.stream import StreamSupervisor
 from monitor.config import Config
 from monitor.feed.live import FeedHealth
 from monitor.service import logs, sdnotify
+from monitor.service.control import Control, ControlApi
 from monitor.service.daemon import (
     OUTBOX_NAME,
     Daemon,
@@ -43,8 +44,9 @@ from monitor.service.daemon import (
 from monitor.service.delivery_tally import DeliveryTally
 from monitor.service.health import HealthEvaluator
 from monitor.service.heartbeat import Heartbeat, Verdict
-from monitor.service.http import HttpServer
+from monitor.service.http import HttpServer, is_loopback
 from monitor.service.metrics import Metrics
+from monitor.service.telegram_bot import TelegramBot
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +239,15 @@ def status_document(daemon: Daemon, evaluator: HealthEvaluator) -> dict[str, Any
     }
 
 
+def _observe_refused(daemon: Daemon, server: HttpServer, metrics: Metrics) -> None:
+    """Refused commands (Telegram strangers, control API without a valid token) as metrics."""
+    bot = daemon.telegram_bot
+    if bot is not None:
+        metrics.observe_refused("telegram", int(bot.ignored))
+    if server.control is not None:
+        metrics.observe_refused("api", server.control.refused)
+
+
 async def serve(
     config: Config,
     options: DaemonOptions | None = None,
@@ -260,20 +271,31 @@ async def serve(
     logs.add_secrets(daemon.secrets())
     for url, _ in config.notify_targets():
         logs.add_secrets(url_secrets(url))
-    if config.heartbeat is not None:
+    if config.heartbeat is not None and config.heartbeat.pings:
         logs.add_secrets(heartbeat_secrets(config.heartbeat.url_value()))
 
     evaluator = HealthEvaluator(
         daemon.freshness, metrics=metrics, daemon_problems=daemon.daemon_problems
     )
     watchdog = HealthEvaluator(bridge.clock_alive, probe=evaluator.probe)
+    control = Control(
+        lambda: {name: slot.runtime for name, slot in daemon.slots.items()},
+        daemon.now_ms,
+        daemon.persist_attention,
+    )
+    api_token = config.http.api_token()
+    if api_token:
+        logs.add_secrets([api_token])
     server = HttpServer(
         config.http.host,
         config.http.port,
         health=evaluator.evaluate,
         status=lambda: status_document(daemon, evaluator),
         metrics=metrics,
+        control=ControlApi(control, api_token, is_loopback),
+        dashboard=lambda: daemon.dashboard if daemon.dashboard_live else None,
     )
+    daemon.tick_hooks.append(lambda: _observe_refused(daemon, server, metrics))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -297,7 +319,22 @@ async def serve(
         await daemon.start()
         tasks.append(asyncio.create_task(watchdog.run_watchdog(), name="systemd watchdog"))
         tasks.append(asyncio.create_task(_register_listen_keys(daemon), name="redaction"))
-        if config.heartbeat is not None:
+        telegram = config.telegram
+        bot_token = telegram.bot_token() if telegram is not None else None
+        if telegram is not None and telegram.commands and bot_token:
+            logs.add_secrets([bot_token])
+            bot = TelegramBot(
+                bot_token,
+                control,
+                daemon.status,
+                allowed_chats=telegram.allowed_chats,
+                allowed_users=telegram.allowed_users,
+                api_base=telegram.api_base,
+                poll_timeout_s=telegram.poll_timeout_s,
+            )
+            daemon.telegram_bot = bot
+            tasks.append(asyncio.create_task(bot.run(), name="telegram bot"))
+        if config.heartbeat is not None and config.heartbeat.pings:
             beat = Heartbeat(
                 config.heartbeat.url_value(),
                 lambda: heartbeat_verdict(evaluator),

@@ -183,3 +183,15 @@ def test_a_stream_moving_to_another_connection_replaces_its_info_series() -> Non
     m.set_stream_connection("b", "market-um", None)
     infos = [k for k in samples(m) if k[0] == "marginwatch_stream_account_info"]
     assert len(infos) == 1
+
+
+def test_refused_commands_are_counted_by_source() -> None:
+    metrics = Metrics()
+    text = metrics.render().decode()
+    assert 'marginwatch_commands_refused_total{source="telegram"} 0.0' in text
+    metrics.observe_refused("telegram", 2)
+    metrics.observe_refused("telegram", 2)  # a running total: nothing new
+    metrics.observe_refused("api", 1)
+    text = metrics.render().decode()
+    assert 'marginwatch_commands_refused_total{source="telegram"} 2.0' in text
+    assert 'marginwatch_commands_refused_total{source="api"} 1.0' in text
