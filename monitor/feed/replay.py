@@ -147,6 +147,7 @@ class Replay:
         # replaces `rest` only once the state built from it was accepted.
         rest = dict(self.rest)
         paths = []
+        marked: frozenset[str] | None = frozenset()  # symbols a premiumIndex answer priced
         try:
             for line in group:
                 if line.status != 200:
@@ -159,6 +160,8 @@ class Replay:
                     continue
                 rest[path] = _merged(rest.get(path), line)
                 paths.append(path)
+                if path in PREMIUM_PATHS:
+                    marked = _answered(marked, line.data)
             if not paths:
                 return
             state = build_state(rest, self.mode, margin_leverage=self.margin_leverage)
@@ -166,7 +169,7 @@ class Replay:
             if resync:
                 self._resync(state)
             else:
-                self._refresh(state, set(paths))
+                self._refresh(state, set(paths), marked)
             self._price_collateral(rest, set(paths), max(line.t for line in group), resync)
         except (WireError, EngineError) as exc:
             self.counters["snapshot_errors"] += 1
@@ -285,10 +288,12 @@ class Replay:
             book.resum()  # a resync leaves the sums exact, streamed prices included
         self._update_watch()
 
-    def _refresh(self, fresh: AccountState, paths: set[str]) -> None:
+    def _refresh(
+        self, fresh: AccountState, paths: set[str], marked: frozenset[str] | None = None
+    ) -> None:
         book = self.book
         assert book is not None
-        events = refresh_events(book.state, fresh, paths)
+        events = refresh_events(book.state, fresh, paths, marked)
         for event in events:
             book.admit(event)
         for event in events:
@@ -417,6 +422,17 @@ def _event_name(obj: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
+PREMIUM_PATHS = frozenset({"/fapi/v1/premiumIndex", "/dapi/v1/premiumIndex"})
+
+
+def _answered(marked: frozenset[str] | None, data: Any) -> frozenset[str] | None:
+    """`marked` plus the symbols of one premiumIndex answer (None once an answer is a table)."""
+    if marked is None or isinstance(data, list):
+        return None
+    symbol = data.get("symbol") if isinstance(data, dict) else None
+    return marked | {symbol} if isinstance(symbol, str) else marked
+
+
 def _row_time(row: dict[str, Any]) -> int | None:
     """A REST row's `time` stamp in ms (int or digit string), None when absent or odd."""
     stamp = row.get("time")
@@ -439,12 +455,21 @@ def _merged(previous: Any, line: RestLine) -> Any:
 
 
 def refresh_events(
-    current: AccountState, fresh: AccountState, paths: set[str]
+    current: AccountState,
+    fresh: AccountState,
+    paths: set[str],
+    marked: frozenset[str] | None = None,
 ) -> list[ev.EngineEvent]:
-    """Targeted events that bring `current` up to the refreshed parts of `fresh`."""
+    """Targeted events that bring `current` up to the refreshed parts of `fresh`. `marked`: the
+    symbols a premiumIndex answer of this group priced (None: a whole table); the other rows of
+    a merged table are older than the streamed marks and are not re-applied."""
     out: list[ev.EngineEvent] = []
-    if {"/fapi/v1/premiumIndex", "/dapi/v1/premiumIndex"} & paths:
-        out += [ev.MarkPrice(s, p) for s, p in fresh.marks.items() if current.marks.get(s) != p]
+    if PREMIUM_PATHS & paths:
+        out += [
+            ev.MarkPrice(s, p)
+            for s, p in fresh.marks.items()
+            if current.marks.get(s) != p and (marked is None or s in marked)
+        ]
     for name, rec in fresh.assets.items():
         old = current.assets.get(name)
         if "/fapi/v1/assetIndex" in paths and (
