@@ -170,7 +170,7 @@ def check_results(workdir: Path) -> None:
     missing = [name for name in DEMO_FILES if not (workdir / name).is_file()]
     if missing:
         raise CheckFailed(f"the demo left no {', '.join(missing)}")
-    bins = [p for p in workdir.glob(".venv*/bin")]
+    bins = [workdir / ".venv" / "bin"]  # the venv the README block makes (not .venv-ci)
     if not bins:
         raise CheckFailed("README's first block created no virtual environment (.venv*)")
     dev = [f"{b}/{tool}" for b in bins for tool in DEV_TOOLS if (b / tool).exists()]
