@@ -237,8 +237,15 @@ class Book:
         if acc.pool.isolated:
             self._pools.pop(acc.pool.key, None)
             return
-        acc.upnl, acc.upnl_c = _kadd(acc.upnl, acc.upnl_c, -leg.upnl)
-        acc.mm, acc.mm_c = _kadd(acc.mm, acc.mm_c, -leg.mm)
+        if acc.legs == 0:
+            # The last leg is gone: its sums are exactly zero, not the rounding residue the
+            # running sums kept (on an empty wallet, a -1e-20 residue read as equity < 0 and
+            # the pool's risk jumped to the cap; found by the property test against the
+            # Decimal reference, COIN-M, a leg moved from cross to isolated).
+            acc.upnl = acc.upnl_c = acc.mm = acc.mm_c = 0.0
+        else:
+            acc.upnl, acc.upnl_c = _kadd(acc.upnl, acc.upnl_c, -leg.upnl)
+            acc.mm, acc.mm_c = _kadd(acc.mm, acc.mm_c, -leg.mm)
         self._revalue(acc)
 
     def _price_leg(self, leg: _Leg, price: float) -> None:
