@@ -87,7 +87,7 @@ async def test_status_of_a_daemon_against_the_fake_exchange(
         evaluator = HealthEvaluator(s.daemon.freshness, daemon_problems=s.daemon.daemon_problems)
         early = _as_published(status_document(s.daemon, evaluator))
         validator.validate(early)  # whatever the account's state, figures or not yet
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the first snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the first snapshot")
         await until(lambda: s.status().get("state") == "live", "a live account", timeout=30)
         doc = _as_published(status_document(s.daemon, evaluator))
     validator.validate(doc)

@@ -13,11 +13,18 @@ outage the resyncs run queued and spread over the windows, the accounts nearest 
 first. `AttemptBudget` paces websocket connection attempts the same way (a sliding window).
 
 Windows are aligned to the wall clock (`floor(t / window_s)`), like Binance's minute.
+
+Who is waiting: a request may name its `owner` (a `RestClient` passes itself), so a caller can
+tell an account "waiting for REST budget" from a blind one: `BudgetBook.waiting(owner)` gives
+the seconds the owner's oldest queued request has waited (None when nothing of it is queued),
+`BudgetBook.queued(owner)` whether it has any, `BudgetBook.queued_owners()` how many owners
+(accounts' resyncs, in the daemon) are queued at all; `WeightBudget.queued` counts requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -41,6 +48,8 @@ class _Waiter:
     key: tuple[float, int]
     weight: int = field(compare=False)
     future: asyncio.Future[None] = field(compare=False)
+    owner: object | None = field(default=None, compare=False)
+    since: float = field(default=0.0, compare=False)
 
 
 class WeightBudget:
@@ -68,11 +77,16 @@ class WeightBudget:
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._pump: asyncio.Handle | None = None
+        #: Owner → its requests in the queue (`waiting`, `queued_for`).
+        self._owners: dict[object, list[_Waiter]] = {}
         #: Requests that had to wait, and the seconds they waited in total.
         self.waits = 0
         self.waited_s = 0.0
         #: The highest weight counted in one window so far.
         self.peak = 0
+        #: 429 / 418 answers reported (`refused`), and until when (clock) nothing is granted.
+        self.refusals = 0
+        self._closed_until = 0.0
 
     @property
     def cap(self) -> int:
@@ -85,7 +99,33 @@ class WeightBudget:
 
     @property
     def queued(self) -> int:
+        """Requests waiting for room."""
         return len(self._waiters)
+
+    def queued_for(self, owner: object) -> int:
+        """How many of `owner`'s requests are waiting."""
+        return len(self._owners.get(owner, ()))
+
+    def waiting(self, owner: object) -> float | None:
+        """Seconds `owner`'s oldest queued request has waited; None when none is queued."""
+        mine = self._owners.get(owner)
+        if not mine:
+            return None
+        return max(0.0, self._clock() - min(w.since for w in mine))
+
+    def owners(self) -> set[object]:
+        """The owners with a request in the queue (anonymous requests are not counted)."""
+        return set(self._owners)
+
+    def _forget(self, waiter: _Waiter) -> None:
+        if waiter.owner is None:
+            return
+        mine = self._owners.get(waiter.owner)
+        if mine is not None:
+            with contextlib.suppress(ValueError):
+                mine.remove(waiter)
+            if not mine:
+                del self._owners[waiter.owner]
 
     def _roll(self) -> None:
         window = int(self._clock() // self.window_s)
@@ -93,23 +133,41 @@ class WeightBudget:
             self._window, self._used = window, 0
 
     def _fits(self, weight: int) -> bool:
+        if self._clock() < self._closed_until:
+            return False
         # A request heavier than the whole cap still goes, alone, at the start of a window.
         return self._used + weight <= self.cap or self._used == 0
+
+    def refused(self, retry_after_s: float | None) -> None:
+        """A request on this budget was answered 429 or 418: every account on the address must
+        stop, not just the one that was told (Binance bans an address that keeps sending after
+        a 429), so nothing more is granted until `Retry-After` (else the window) has passed."""
+        now = self._clock()
+        self.refusals += 1
+        if retry_after_s is None or retry_after_s <= 0:
+            retry_after_s = (int(now // self.window_s) + 1) * self.window_s - now
+        self._closed_until = max(self._closed_until, now + retry_after_s)
 
     def _take(self, weight: int) -> None:
         self._used += weight
         self.peak = max(self.peak, self._used)
 
-    async def acquire(self, weight: int, priority: float = 0.0) -> float:
+    async def acquire(
+        self, weight: int, priority: float = 0.0, owner: object | None = None
+    ) -> float:
         """Reserve `weight` in the current window, waiting for a later one if it does not fit
-        (higher `priority` first); returns the seconds waited.
+        (higher `priority` first); returns the seconds waited. `owner` (hashable, e.g. the
+        account's REST client) makes the wait visible through `waiting(owner)`.
 
         Requests arriving together (in the same event-loop turn, like every account's resync
         after an outage) are granted in priority order, not in the order they asked."""
         started = self._clock()
         loop = asyncio.get_running_loop()
-        waiter = _Waiter((-priority, next(self._seq)), weight, loop.create_future())
+        waiter = _Waiter((-priority, next(self._seq)), weight, loop.create_future(), owner,
+                         started)
         heapq.heappush(self._waiters, waiter)
+        if owner is not None:
+            self._owners.setdefault(owner, []).append(waiter)
         if self._pump is None:
             self._pump = loop.call_soon(self._release)
         try:
@@ -119,6 +177,8 @@ class WeightBudget:
                 self._waiters.remove(waiter)
                 heapq.heapify(self._waiters)
             raise
+        finally:
+            self._forget(waiter)
         waited = max(0.0, self._clock() - started)
         if waited > 0.001:
             self.waits += 1
@@ -135,9 +195,11 @@ class WeightBudget:
             self.peak = max(self.peak, used)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Release again at the start of the next window."""
+        """Release again at the start of the next window (or when a refusal's wait ends)."""
         now = self._clock()
         next_start = (int(now // self.window_s) + 1) * self.window_s
+        if self._closed_until > now:
+            next_start = max(next_start, self._closed_until)
         self._pump = loop.call_later(next_start - now + BOUNDARY_MARGIN_S, self._release)
 
     def _release(self) -> None:
@@ -149,10 +211,12 @@ class WeightBudget:
             head = self._waiters[0]
             if head.future.done():
                 heapq.heappop(self._waiters)
+                self._forget(head)
                 continue
             if not self._fits(head.weight):
                 break
             heapq.heappop(self._waiters)
+            self._forget(head)
             self._take(head.weight)
             head.future.set_result(None)
         if self._waiters:
@@ -197,9 +261,25 @@ class AttemptBudget:
         self._lock = asyncio.Lock()
         self.attempts = 0
         self.waited_s = 0.0
+        #: Attempts waiting for their turn right now.
+        self.queued = 0
+        #: The most attempts ever counted in one window.
+        self.peak = 0
+
+    def in_window(self) -> int:
+        """Attempts counted in the current window (the sliding `window_s` up to now)."""
+        now = self._clock()
+        return sum(1 for a in self._recent if a.t > now - self.window_s)
 
     async def acquire(self) -> Attempt:
         """Take one attempt, after waiting for room (`Attempt.waited_s` says how long)."""
+        self.queued += 1
+        try:
+            return await self._acquire()
+        finally:
+            self.queued -= 1
+
+    async def _acquire(self) -> Attempt:
         async with self._lock:  # attempts go in the order they asked
             waited = 0.0
             while True:
@@ -212,6 +292,7 @@ class AttemptBudget:
                 await self._sleep(delay)
             attempt = Attempt(self._clock(), waited, self._clock)
             self._recent.append(attempt)
+            self.peak = max(self.peak, len(self._recent))
             self.attempts += 1
             self.waited_s += waited
             return attempt
@@ -251,3 +332,20 @@ class BudgetBook:
 
     def budgets(self) -> dict[tuple[str, str], WeightBudget]:
         return dict(self._budgets)
+
+    def waiting(self, owner: object) -> float | None:
+        """Seconds `owner`'s oldest request queued in any budget has waited (None: nothing of
+        it is queued) — e.g. an account whose resync waits for REST weight."""
+        waits = [w for b in self._budgets.values() if (w := b.waiting(owner)) is not None]
+        return max(waits) if waits else None
+
+    def queued(self, owner: object) -> bool:
+        """Whether `owner` has a request waiting in any budget."""
+        return any(b.queued_for(owner) for b in self._budgets.values())
+
+    def queued_owners(self) -> int:
+        """How many distinct owners (accounts, in the daemon) have a request waiting."""
+        owners: set[object] = set()
+        for b in self._budgets.values():
+            owners |= b.owners()
+        return len(owners)

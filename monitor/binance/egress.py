@@ -12,10 +12,10 @@ throttles on its own, as before.
 
 from __future__ import annotations
 
-import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from monitor.base.net import check_address
 from monitor.binance.budget import AttemptBudget, BudgetBook
 
 
@@ -30,14 +30,6 @@ class Egress:
 
 _NONE = Egress()
 _CURRENT: ContextVar[Egress | None] = ContextVar("marginwatch_egress", default=None)
-
-
-def check_address(value: str) -> str:
-    """`value` if it is an IPv4 or IPv6 address (raises ValueError otherwise)."""
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise ValueError(f"give a local IP address such as 203.0.113.7, not {value!r}") from None
 
 
 def use(egress: Egress) -> None:

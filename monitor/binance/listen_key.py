@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from monitor.binance.backoff import Backoff
+from monitor.base.backoff import Backoff
 from monitor.binance.endpoints import Product
 from monitor.binance.rest import RestClient
 from monitor.binance.rest_errors import RestError

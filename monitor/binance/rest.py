@@ -51,8 +51,10 @@ from binance.exceptions import (  # type: ignore[import-untyped]
     BinanceRequestException,
 )
 
+from monitor.base.backoff import Backoff
+from monitor.base.clock import wall_ms
+from monitor.base.secrets import scrub
 from monitor.binance import egress
-from monitor.binance.backoff import Backoff
 from monitor.binance.budget import BudgetBook, WeightBudget
 from monitor.binance.endpoints import Endpoints, Product, listen_key_path, time_path
 from monitor.binance.rest_errors import (
@@ -61,7 +63,6 @@ from monitor.binance.rest_errors import (
     TRANSPORT_HINT,
     RestError,
 )
-from monitor.feed.recording import RestLine
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,6 @@ Method = Literal["GET", "POST", "PUT", "DELETE"]
 RequestHook = Callable[[str, int | None, int | None], None]
 
 
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def is_signed(path: str) -> bool:
     """Whether `path` is SIGNED (USER_DATA); market data and listenKey calls are not."""
     return path not in _UNSIGNED_PATHS and not path.endswith(_UNSIGNED_SUFFIXES)
@@ -182,11 +179,13 @@ class RestResult:
     t_ms: int
     used_weight: int | None
 
+    @property
+    def recorded_params(self) -> dict[str, str]:
+        """`params` as a recording keeps them: no timestamp, signature, recvWindow or listenKey.
 
-def to_rest_line(result: RestResult) -> RestLine:
-    """The recording line of `result` (no timestamp, signature, recvWindow or listenKey)."""
-    params = {k: v for k, v in result.params.items() if k not in _UNRECORDED}
-    return RestLine(result.t_ms, result.method, result.path, result.data, params, result.status)
+        `feed.recording.to_rest_line` turns a result into its recording line (recording.md §2.2).
+        """
+        return {k: v for k, v in self.params.items() if k not in _UNRECORDED}
 
 
 @dataclass(slots=True)
@@ -225,7 +224,7 @@ class RestClient:
         weight_headroom: float = 0.8,
         max_attempts: int = 6,
         backoff: Backoff | None = None,
-        wall_ms: Callable[[], int] = _wall_ms,
+        wall_ms: Callable[[], int] = wall_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         recv_window_ms: int = 10000,
         time_product: Product = Product.UM,
@@ -456,6 +455,8 @@ class RestClient:
         retry_after = _retry_after(headers)
         if retry_after is None and status == 418:
             retry_after = self._banned_for(msg)
+        if status in (429, 418) and self.budgets is not None:  # the whole address stops
+            self.budgets.budget(self._venue_of_pool(pool), pool).refused(retry_after)
         return RestError(method, path, status, code, msg, retry_after_s=retry_after)
 
     # ------------------------------------------------------------------ retries and pacing
@@ -548,7 +549,7 @@ class RestClient:
                 priority = float(self.priority())
             except Exception:
                 log.exception("REST priority callback failed for %s", path)
-        waited = await budget.acquire(weight, priority)
+        waited = await budget.acquire(weight, priority, owner=self)  # BudgetBook.waiting(self)
         self.stats.throttled_s += waited
 
     async def _respect_weight(self, path: str, weight: int) -> None:
@@ -655,9 +656,7 @@ class RestClient:
             self._secrets.add(value)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
     def _banned_for(self, msg: str) -> float | None:
         """Seconds left of a ban announced as "IP banned until <ms>" (-1003), if any."""

@@ -66,8 +66,10 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from monitor.base.backoff import Backoff
+from monitor.base.clock import wall_ms
+from monitor.base.secrets import redact_url, scrub_url
 from monitor.binance import egress
-from monitor.binance.backoff import Backoff
 from monitor.binance.stream_events import (
     CloseInfo,
     Connected,
@@ -79,8 +81,6 @@ from monitor.binance.stream_events import (
     StreamStats,
     WatchdogFired,
     describe_close,
-    redact_url,
-    scrub,
 )
 
 __all__ = [
@@ -105,10 +105,6 @@ _T = TypeVar("_T")
 _FRAME_ERROR_LOG_INTERVAL_S = 60.0
 #: How much longer than `close_timeout_s` `stop()` waits before cancelling `run()`.
 _STOP_GRACE_S = 0.5
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class _Stopped(Exception):
@@ -169,10 +165,10 @@ def _connect_failure(exc: BaseException, url: str, open_timeout_s: float) -> tup
         return "invalid URI", "connect_url"
     if isinstance(exc, OSError):
         detail = exc.strerror or str(exc)
-        return scrub(f"{type(exc).__name__}: {detail}", url), "connect_network"
+        return scrub_url(f"{type(exc).__name__}: {detail}", url), "connect_network"
     if isinstance(exc, InvalidHandshake):
-        return scrub(f"handshake: {exc}", url), "connect_handshake"
-    return scrub(f"{type(exc).__name__}: {exc}", url), "connect_other"
+        return scrub_url(f"handshake: {exc}", url), "connect_handshake"
+    return scrub_url(f"{type(exc).__name__}: {exc}", url), "connect_other"
 
 
 class StreamSupervisor:
@@ -186,7 +182,7 @@ class StreamSupervisor:
         on_lifecycle: Callable[[Lifecycle], Awaitable[None]],
         *,
         backoff: Backoff | None = None,
-        wall_ms: Callable[[], int] = _wall_ms,
+        wall_ms: Callable[[], int] = wall_ms,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -349,7 +345,7 @@ class StreamSupervisor:
                     self._reap(task)
         self._retry_now.clear()
 
-    async def _supervise(self) -> bool:
+    async def _supervise(self) -> bool:  # noqa: C901 - the supervisor's state machine (open, settle, rotate, watchdog, back off) reads best in one loop
         """Watch the active connection until it is lost; True = reconnect without delay."""
         cfg = self.config
         while True:

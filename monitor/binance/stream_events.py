@@ -6,23 +6,20 @@ here: `Connected`, `Disconnected`, `WatchdogFired` and `Rotated` (frozen datacla
 `Lifecycle` union), and the mutable `StreamStats` it keeps up to date. URLs of user-data
 streams carry a listenKey (`/ws/<key>`, `?listenKey=<key>`, wire.md §3.2), so every URL that
 reaches a log line, an event or the stats goes through `redact_url` first, error texts that
-might quote a URL go through `scrub`, and `websockets`' own logging goes through
-`ScrubbingLogger`.
+might quote a URL go through `scrub_url` (both in `monitor.base.secrets`), and `websockets`' own
+logging goes through `ScrubbingLogger`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
-from urllib.parse import unquote
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
-#: What replaces a secret in a URL or an error text.
-REDACTED = "***"
+from monitor.base.secrets import scrub, url_secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,72 +164,7 @@ class StreamStats:
 
 
 # ------------------------------------------------------------------------------ redaction
-#: Query parameters whose value is a secret.
-_SECRET_PARAMS = frozenset({"listenkey", "signature", "apikey", "api_key", "token", "key"})
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#]+)=(?P<value>[^&;#]*)")
-_USERINFO = re.compile(r"^(?P<lead>[A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):(?P<pw>[^/@?#]*)@")
-#: A path segment after `ws` that is a listenKey, not a stream name (stream names hold '@'
-#: or start with '!').
-_KEY_AFTER_WS = re.compile(r"[A-Za-z0-9%_-]+")
-#: Anywhere in the path: a long opaque token (listenKeys are 60-64 alphanumerics).
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9%_-]{32,}")
-
-
-def _split(url: str) -> tuple[str, str, str]:
-    """(scheme://authority, path, ?query#fragment) without normalising anything."""
-    match = re.match(r"^(?P<auth>[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?(?P<path>[^?#]*)", url)
-    assert match is not None  # the pattern matches every string
-    auth = match.group("auth") or ""
-    path = match.group("path")
-    return auth, path, url[len(auth) + len(path) :]
-
-
-def url_secrets(url: str) -> list[str]:
-    """The secret substrings of `url` (listenKeys, passwords, signatures), longest first."""
-    found: set[str] = set()
-    auth, path, rest = _split(url)
-    userinfo = _USERINFO.match(auth)
-    if userinfo and userinfo.group("pw"):
-        found.add(userinfo.group("pw"))
-    segments = path.split("/")
-    for i, segment in enumerate(segments):
-        after_ws = i > 0 and segments[i - 1] == "ws" and _KEY_AFTER_WS.fullmatch(segment)
-        if segment and (after_ws or _LONG_TOKEN.fullmatch(segment)):
-            found.add(segment)
-    for match in _QUERY_PARAM.finditer(rest):
-        if unquote(match.group("name")).lower() in _SECRET_PARAMS and match.group("value"):
-            found.add(match.group("value"))
-    for secret in list(found):
-        found.add(unquote(secret))
-    return sorted((s for s in found if s), key=len, reverse=True)
-
-
-def redact_url(url: str) -> str:
-    """`url` with listenKeys (path `/ws/<key>` or `listenKey=`), signatures, API keys and
-    passwords replaced by `***`; stream names, hosts and other parameters are kept."""
-    auth, path, rest = _split(url)
-    auth = _USERINFO.sub(lambda m: f"{m.group('lead')}:{REDACTED}@", auth)
-    segments = path.split("/")
-    for i, segment in enumerate(segments):
-        after_ws = i > 0 and segments[i - 1] == "ws" and _KEY_AFTER_WS.fullmatch(segment)
-        if segment and (after_ws or _LONG_TOKEN.fullmatch(segment)):
-            segments[i] = REDACTED
-
-    def _param(match: re.Match[str]) -> str:
-        if unquote(match.group("name")).lower() in _SECRET_PARAMS and match.group("value"):
-            return f"{match.group('lead')}{match.group('name')}={REDACTED}"
-        return match.group(0)
-
-    return auth + "/".join(segments) + _QUERY_PARAM.sub(_param, rest)
-
-
-def scrub(text: str, url: str | None, limit: int = 300) -> str:
-    """`text` (e.g. an exception message) with `url` and its secrets redacted, shortened."""
-    if url:
-        text = text.replace(url, redact_url(url))
-        for secret in url_secrets(url):
-            text = text.replace(secret, REDACTED)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+# URL redaction (`redact_url`, `url_secrets`, `scrub_url`) is monitor.base.secrets.
 
 
 class ScrubbingLogger(logging.LoggerAdapter[logging.Logger]):
@@ -250,8 +182,7 @@ class ScrubbingLogger(logging.LoggerAdapter[logging.Logger]):
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = f"{msg} {args}"
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
+        text = scrub(text, self._secrets)
         kwargs.setdefault("stacklevel", 2)
         self.logger.log(level, "%s", text, **kwargs)
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from monitor.binance.backoff import Backoff
+from monitor.base.backoff import Backoff
 from monitor.binance.endpoints import Product, endpoints_for
 from monitor.binance.listen_key import ListenKeyManager
 from monitor.binance.rest import RestClient

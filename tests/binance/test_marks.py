@@ -1,4 +1,4 @@
-"""Tests for monitor/binance/marks.py: the mark-price fast path, its fallback, and bad frames."""
+"""Tests for monitor/binance/decode/marks.py: the fast path, its fallback, and bad frames."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.binance.marks import FrameKind, MarkDecoder, classify, decode_index_prices
-from monitor.binance.schemas import WireError
+from monitor.binance.decode.marks import FrameKind, MarkDecoder, classify, decode_index_prices
+from monitor.binance.schemas.common import WireError
 from monitor.engine.events import AssetRates
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"

@@ -17,18 +17,16 @@ from typing import Any
 import pytest
 
 from monitor import examples
-from monitor.binance.plausibility import check_brackets, check_tiered_collateral
-from monitor.binance.schemas import (
-    BinanceCoinmLeverageBracket,
-    BinanceTieredCollateralRate,
-    BinanceUsdmLeverageBracket,
-    WireError,
-    parse_rest_items,
-)
-from monitor.binance.snapshot import build_state
+from monitor.binance.decode.plausibility import check_brackets, check_tiered_collateral
+from monitor.binance.decode.snapshot import build_state
+from monitor.binance.schemas.coinm import BinanceCoinmLeverageBracket
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import parse_rest_items
+from monitor.binance.schemas.portfolio import BinanceTieredCollateralRate
+from monitor.binance.schemas.usdm import BinanceUsdmLeverageBracket
 from monitor.cli import main
+from monitor.core.ingest import Replay
 from monitor.feed.recording import RestLine, read_recording
-from monitor.feed.replay import Replay
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 UM = "/fapi/v1/leverageBracket"

@@ -23,18 +23,18 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from monitor.binance.backoff import Backoff
+from monitor.base.backoff import Backoff
+from monitor.binance.decode.snapshot import rest_paths_for
 from monitor.binance.endpoints import Endpoints, endpoints_for
 from monitor.binance.rest import (
     RestClient,
     RestResult,
     is_signed,
     request_weight,
-    to_rest_line,
 )
 from monitor.binance.rest_errors import RestError, hint_for
-from monitor.binance.snapshot import rest_paths_for
 from monitor.engine.model import Mode
+from monitor.feed.rest_lines import to_rest_line
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"

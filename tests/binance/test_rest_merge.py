@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from monitor import examples
-from monitor.binance.rest_merge import ROW_KEYS, merge_rest_body
-from monitor.binance.schemas import REST_SCHEMAS, WireError
+from monitor.binance.decode.rest_merge import ROW_KEYS, merge_rest_body
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import REST_SCHEMAS
+from monitor.core.ingest import Replay
 from monitor.feed.recording import RestLine, read_recording
-from monitor.feed.replay import Replay
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 PREMIUM = "/fapi/v1/premiumIndex"

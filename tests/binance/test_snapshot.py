@@ -1,4 +1,4 @@
-"""Tests for monitor/binance/snapshot.py: REST responses → AccountState, per margin mode.
+"""Tests for monitor/binance/decode/snapshot.py: REST responses → AccountState, per margin mode.
 
 Responses are assembled from the real samples (tests/fixtures/samples), with symbols and
 amounts changed where a scenario needs them; expected figures are computed by hand here.
@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from monitor.binance.schemas import REST_SCHEMAS, WireError
-from monitor.binance.snapshot import SnapshotError, build_state, infer_mode, rest_paths_for
+from monitor.binance.decode.snapshot import SnapshotError, build_state, infer_mode, rest_paths_for
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import REST_SCHEMAS
 from monitor.engine.book import Book
 from monitor.engine.collateral import CollateralTier
 from monitor.engine.model import ContractKind, EngineError, Mode

@@ -25,7 +25,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from monitor.binance.backoff import Backoff
+from monitor.base.backoff import Backoff
+from monitor.base.secrets import scrub_url as scrub
+from monitor.base.secrets import url_secrets
 from monitor.binance.stream import (
     Connected,
     Disconnected,
@@ -36,7 +38,6 @@ from monitor.binance.stream import (
     WatchdogFired,
     redact_url,
 )
-from monitor.binance.stream_events import scrub, url_secrets
 
 #: The fake server's logs (it sees the listenKey, like Binance does).
 SERVER_LOGGER = "test.fake_binance"
@@ -708,7 +709,7 @@ async def test_reconnect_takes_a_new_url_and_counts_as_a_gap(server: ScriptServe
     lost = owner.of(Disconnected)[0]
     assert lost.reason == "reconnect requested: listenKey changed"
     again = owner.of(Connected)[1]
-    assert again.after_gap and again.url_redacted.endswith("/counter?key=***")
+    assert again.after_gap and again.url_redacted.endswith("/counter?key=****")
     assert server.paths == ["/counter?key=1", "/counter?key=2"]
     assert delays == [], "a requested reconnect does not wait"
 
@@ -819,7 +820,7 @@ async def test_listen_key_in_the_path_never_reaches_logs(
         await until(lambda: len(owner.frames) >= 3, "frames")
         sup.reconnect("key refreshed")
         await until(lambda: len(owner.of(Connected)) == 2, "reconnected")
-    assert owner.of(Connected)[0].url_redacted == server.url("/ws/***")
+    assert owner.of(Connected)[0].url_redacted == server.url("/ws/****")
     assert sup.stats.url_redacted is None or LISTEN_KEY not in sup.stats.url_redacted
     assert "monitor.binance.stream" in {r.name for r in caplog.records}
     assert LISTEN_KEY not in client_log(caplog)
@@ -831,19 +832,19 @@ async def test_listen_key_in_the_path_never_reaches_logs(
     [
         (
             "wss://fstream.binance.com/private/ws?listenKey=abc123XYZ&events=ACCOUNT_UPDATE",
-            "wss://fstream.binance.com/private/ws?listenKey=***&events=ACCOUNT_UPDATE",
+            "wss://fstream.binance.com/private/ws?listenKey=****&events=ACCOUNT_UPDATE",
         ),
-        (f"wss://dstream.binance.com/ws/{LISTEN_KEY}", "wss://dstream.binance.com/ws/***"),
-        ("wss://fstream.binance.com/pm/ws/shortKey1", "wss://fstream.binance.com/pm/ws/***"),
+        (f"wss://dstream.binance.com/ws/{LISTEN_KEY}", "wss://dstream.binance.com/ws/****"),
+        ("wss://fstream.binance.com/pm/ws/shortKey1", "wss://fstream.binance.com/pm/ws/****"),
         (
             f"wss://fstream-auth.binance.com/ws/{LISTEN_KEY}?listenKey={LISTEN_KEY}",
-            "wss://fstream-auth.binance.com/ws/***?listenKey=***",
+            "wss://fstream-auth.binance.com/ws/****?listenKey=****",
         ),
         (
             "ws://127.0.0.1:8080/private/ws?events=A&listenkey=lk%2Fsecret",
-            "ws://127.0.0.1:8080/private/ws?events=A&listenkey=***",
+            "ws://127.0.0.1:8080/private/ws?events=A&listenkey=****",
         ),
-        ("wss://user:hunter2@proxy.example/ws/x@y", "wss://user:***@proxy.example/ws/x@y"),
+        ("wss://user:hunter2@proxy.example/ws/x@y", "wss://user:****@proxy.example/ws/x@y"),
         # Stream names are not secrets and stay readable.
         (
             "wss://fstream.binance.com/market/stream?streams=btcusdt@markPrice@1s/!markPrice@arr",
@@ -867,7 +868,8 @@ def test_redact_url(url: str, expected: str) -> None:
 def test_scrub_removes_the_url_and_its_secrets() -> None:
     url = f"wss://dstream.binance.com/ws/{LISTEN_KEY}"
     text = f"failed to reach {url}; key {LISTEN_KEY} rejected"
-    assert scrub(text, url) == "failed to reach wss://dstream.binance.com/ws/***; key *** rejected"
+    expected = "failed to reach wss://dstream.binance.com/ws/****; key **** rejected"
+    assert scrub(text, url) == expected
     assert url_secrets("wss://x/private/ws?listenKey=a%2Fb") == ["a%2Fb", "a/b"]
     assert scrub("x" * 400, None).endswith("…") and len(scrub("x" * 400, None)) == 300
 

@@ -1,4 +1,4 @@
-"""Tests for monitor/binance/user_events.py: user events → engine events and service signals."""
+"""Tests for monitor/binance/decode/user_events.py: user events → engine events and signals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.binance.schemas import WireError, parse_user_event
-from monitor.binance.user_events import (
+from monitor.binance.decode.user_events import (
     NOTHING,
     ExchangeSignal,
     ListenKeyExpired,
@@ -20,6 +19,8 @@ from monitor.binance.user_events import (
     translate,
     translate_frame,
 )
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import parse_user_event
 from monitor.engine.book import Book
 from monitor.engine.brackets import BracketTable
 from monitor.engine.events import (

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from monitor.binance.snapshot import build_state, infer_mode
-from monitor.binance.user_events import UnknownUserEvent, translate_frame
+from monitor.binance.decode.snapshot import build_state, infer_mode
+from monitor.binance.decode.user_events import UnknownUserEvent, translate_frame
 from monitor.engine.book import Book
 from monitor.engine.events import FuturesWallet, PositionUpdate
 from monitor.engine.model import Mode

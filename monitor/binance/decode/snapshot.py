@@ -13,39 +13,45 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.binance.plausibility import (
+from monitor.binance.decode.plausibility import (
     check_brackets,
     check_flat_collateral,
     check_tiered_collateral,
 )
-from monitor.binance.schemas import (
-    BinanceAssetIndex,
-    BinanceAssetIndexPrice,
+from monitor.binance.schemas.coinm import (
     BinanceCoinmAccount,
     BinanceCoinmBracket,
     BinanceCoinmExchangeInfo,
     BinanceCoinmLeverageBracket,
     BinanceCoinmPairLeverageBracket,
     BinanceCoinmPositionRisk,
+)
+from monitor.binance.schemas.common import (
+    BinancePremiumIndex,
+    M,
+    WireError,
+    checked_price,
+    plausible_price,
+)
+from monitor.binance.schemas.dispatch import parse_rest_items
+from monitor.binance.schemas.portfolio import (
+    BinanceAssetIndexPrice,
     BinanceCollateralRate,
-    BinanceMultiAssetsMargin,
     BinancePmAccount,
     BinancePmBalance,
     BinancePmCmPositionRisk,
     BinancePmUmPositionRisk,
-    BinancePremiumIndex,
     BinanceTieredCollateralRate,
+)
+from monitor.binance.schemas.usdm import (
+    BinanceAssetIndex,
+    BinanceMultiAssetsMargin,
     BinanceUsdmAccountV2,
     BinanceUsdmAccountV3,
     BinanceUsdmExchangeInfo,
     BinanceUsdmLeverageBracket,
     BinanceUsdmPositionRiskV2,
     BinanceUsdmPositionRiskV3,
-    M,
-    WireError,
-    checked_price,
-    parse_rest_items,
-    plausible_price,
 )
 from monitor.engine.brackets import Bracket, BracketTable
 from monitor.engine.collateral import CollateralTier, CollateralTiers

@@ -18,13 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from monitor.binance.schemas import (
-    BinanceCoinmBracket,
-    BinanceCollateralRate,
-    BinanceTieredCollateralRate,
-    BinanceUsdmBracket,
-    WireError,
-)
+from monitor.binance.schemas.coinm import BinanceCoinmBracket
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.portfolio import BinanceCollateralRate, BinanceTieredCollateralRate
+from monitor.binance.schemas.usdm import BinanceUsdmBracket
 
 #: Relative tolerance of the MM continuity check (Binance's `cum` makes MM exact; floats and
 #: 8-decimal rounding do not).
@@ -47,7 +44,8 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= ABS_TOL + REL_TOL * max(abs(a), abs(b))
 
 
-def check_brackets(
+# Complexity: one check per Binance bracket rule, in the order the docs state them.
+def check_brackets(  # noqa: C901
     path: str, name: str, tiers: Sequence[BinanceUsdmBracket | BinanceCoinmBracket]
 ) -> None:
     """`WireError` unless the tiers of symbol (or pair) `name` form a plausible bracket table."""
@@ -80,28 +78,45 @@ def check_brackets(
     if ordered:
         first = ordered[0]
         if first.floor * first.mmr - first.cum < -ABS_TOL:
-            raise fail(first, "cum", f"= {first.cum!r} makes the maintenance margin negative "
-                       f"at {floor_name} {first.floor!r}")
+            raise fail(
+                first,
+                "cum",
+                f"= {first.cum!r} makes the maintenance margin negative "
+                f"at {floor_name} {first.floor!r}",
+            )
     for prev, t in pairwise(ordered):
         if t.number == prev.number or t.floor <= prev.floor:
-            raise fail(t, floor_name, f"= {t.floor!r} (bracket {t.number}) is out of order: "
-                       f"bracket {prev.number} starts at {prev.floor!r}")
+            raise fail(
+                t,
+                floor_name,
+                f"= {t.floor!r} (bracket {t.number}) is out of order: "
+                f"bracket {prev.number} starts at {prev.floor!r}",
+            )
         if t.floor < prev.cap and not _close(t.floor, prev.cap):
-            raise fail(t, floor_name, f"= {t.floor!r} overlaps bracket {prev.number}, "
-                       f"whose {cap_name} is {prev.cap!r}")
+            raise fail(
+                t,
+                floor_name,
+                f"= {t.floor!r} overlaps bracket {prev.number}, whose {cap_name} is {prev.cap!r}",
+            )
         below = t.floor * prev.mmr - prev.cum
         above = t.floor * t.mmr - t.cum
         if not _close(above, below):
-            raise fail(t, "cum", f"= {t.cum!r} breaks maintenance-margin continuity at "
-                       f"{floor_name} {t.floor!r} ({below!r} below, {above!r} above)")
+            raise fail(
+                t,
+                "cum",
+                f"= {t.cum!r} breaks maintenance-margin continuity at "
+                f"{floor_name} {t.floor!r} ({below!r} below, {above!r} above)",
+            )
 
 
 def check_flat_collateral(path: str, rows: Iterable[BinanceCollateralRate]) -> None:
     """`WireError` unless every flat `collateralRate` is in [0, 1]."""
     for n, row in enumerate(rows):
         if not 0.0 <= row.collateralRate <= 1.0:
-            raise WireError(f"{path}: [{n}] {row.asset}.collateralRate "
-                            f"= {row.collateralRate!r} is outside [0, 1]")
+            raise WireError(
+                f"{path}: [{n}] {row.asset}.collateralRate "
+                f"= {row.collateralRate!r} is outside [0, 1]"
+            )
 
 
 def check_tiered_collateral(path: str, rows: Iterable[BinanceTieredCollateralRate]) -> None:
@@ -111,17 +126,19 @@ def check_tiered_collateral(path: str, rows: Iterable[BinanceTieredCollateralRat
         for i, t in enumerate(row.collateralInfo):
             where = f"{path}: {row.asset}.collateralInfo[{i}]"
             if not 0.0 <= t.collateralRate <= 1.0:
-                raise WireError(f"{where}.collateralRate = {t.collateralRate!r} "
-                                "is outside [0, 1]")
+                raise WireError(f"{where}.collateralRate = {t.collateralRate!r} is outside [0, 1]")
             if t.tierFloor < 0.0:
                 raise WireError(f"{where}.tierFloor = {t.tierFloor!r} is negative")
             if t.tierCap <= t.tierFloor:
-                raise WireError(f"{where}.tierCap = {t.tierCap!r} is not above its "
-                                f"tierFloor {t.tierFloor!r}")
+                raise WireError(
+                    f"{where}.tierCap = {t.tierCap!r} is not above its tierFloor {t.tierFloor!r}"
+                )
             if prev is not None and (
                 t.tierFloor <= prev.tierFloor
                 or (t.tierFloor < prev.tierCap and not _close(t.tierFloor, prev.tierCap))
             ):
-                raise WireError(f"{where}.tierFloor = {t.tierFloor!r} is out of order: the "
-                                f"tier before spans [{prev.tierFloor!r}, {prev.tierCap!r})")
+                raise WireError(
+                    f"{where}.tierFloor = {t.tierFloor!r} is out of order: the "
+                    f"tier before spans [{prev.tierFloor!r}, {prev.tierCap!r})"
+                )
             prev = t

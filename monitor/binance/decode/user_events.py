@@ -20,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.binance.schemas import (
+from monitor.binance.decode.snapshot import status_text
+from monitor.binance.schemas.common import UnknownEvent
+from monitor.binance.schemas.dispatch import parse_user_event
+from monitor.binance.schemas.user_stream import (
     BinanceAccountConfigUpdateMsg,
     BinanceBalanceUpdateMsg,
     BinanceFuturesAccountUpdateMsg,
@@ -32,11 +35,8 @@ from monitor.binance.schemas import (
     BinanceOutboundAccountPositionMsg,
     BinanceRiskLevelChangeMsg,
     BinanceTradeLiteMsg,
-    UnknownEvent,
     UserEvent,
-    parse_user_event,
 )
-from monitor.binance.snapshot import status_text
 from monitor.engine.contracts import signed_qty
 from monitor.engine.events import (
     AccountStatus,

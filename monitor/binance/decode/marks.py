@@ -24,14 +24,8 @@ import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-from monitor.binance.schemas import (
-    PRICE_MAX,
-    PRICE_MIN,
-    BinanceIndexPriceUpdateMsg,
-    BinanceSubscriptionAck,
-    WireError,
-    validate,
-)
+from monitor.binance.schemas.common import PRICE_MAX, PRICE_MIN, WireError, validate
+from monitor.binance.schemas.market_stream import BinanceIndexPriceUpdateMsg, BinanceSubscriptionAck
 from monitor.engine.events import AssetRates
 
 MARK_EVENT = "markPriceUpdate"
@@ -142,9 +136,7 @@ def _single_mark_pattern(names: frozenset[str]) -> re.Pattern[str] | None:
     if not names:
         return None
     alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(
-        f'{{"e":"{MARK_EVENT}","E":([0-9]+),"s":"({alternation})","p":"([^"\\\\]*)"'
-    )
+    return re.compile(f'{{"e":"{MARK_EVENT}","E":([0-9]+),"s":"({alternation})","p":"([^"\\\\]*)"')
 
 
 class MarkDecoder:
@@ -213,9 +205,7 @@ class MarkDecoder:
     # ------------------------------------------------------------------ mark prices
     def read(
         self, text: str
-    ) -> tuple[
-        FrameKind, Sequence[tuple[str, float]], Sequence[AssetRates], Sequence[IndexPrice]
-    ]:
+    ) -> tuple[FrameKind, Sequence[tuple[str, float]], Sequence[AssetRates], Sequence[IndexPrice]]:
         """Classify a market frame and decode what it carries for the account, stripping and
         checking the text once: (kind, marks of held symbols, rates of held assets, index
         prices of the `indexed` symbols with their event time `E`)."""
@@ -339,9 +329,7 @@ class MarkDecoder:
 
 
 def _rates(asset: str, bid: object, ask: object) -> AssetRates:
-    return AssetRates(
-        asset, _positive(bid, "bid rate", asset), _positive(ask, "ask rate", asset)
-    )
+    return AssetRates(asset, _positive(bid, "bid rate", asset), _positive(ask, "ask rate", asset))
 
 
 def decode_index_prices(text: str) -> list[tuple[str, float]]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from monitor.binance.schemas import WireError
+from monitor.binance.schemas.common import WireError
 
 #: Paths whose body is a table of rows, and the field that names a row.
 ROW_KEYS: dict[str, str] = {
