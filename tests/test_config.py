@@ -1,4 +1,4 @@
-"""Tests of monitor/config.py: the example, every validation rule, env overrides and secrets."""
+"""Tests of monitor/config/: the example, every validation rule, env overrides and secrets."""
 
 from __future__ import annotations
 

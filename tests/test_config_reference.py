@@ -1,4 +1,4 @@
-"""docs/config-reference.md is what scripts/gen_config_reference.py makes of monitor/config.py's
+"""docs/config-reference.md is what scripts/gen_config_reference.py makes of monitor/config/'s
 models today (regenerate it with `python scripts/gen_config_reference.py`)."""
 
 from __future__ import annotations
@@ -66,3 +66,12 @@ def test_the_script_checks_and_writes(tmp_path: Path) -> None:
     fresh = subprocess.run([*command, "--check"], capture_output=True, text=True, timeout=60)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert out.read_text() == REFERENCE.read_text()
+
+
+def test_every_key_has_a_description(generator: ModuleType) -> None:
+    """A new key (such as a threshold added to `PolicyConfig`) needs its comment in
+    config/example.toml, or a description in its model."""
+    for line in REFERENCE.read_text().splitlines():
+        if line.startswith("| `"):
+            description = line.rstrip(" |").rsplit(" | ", 1)[1]
+            assert not description.startswith("Environment:") and description, line

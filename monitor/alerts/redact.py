@@ -1,9 +1,11 @@
-"""Secrets out of sight: redacted notification URLs, and scrubbing of error text and log records.
+"""Notification URLs out of sight: their display form, their secret parts, Apprise's log records.
 
 A destination's display form is Apprise's own privacy rendering of the URL (each plugin knows
 which parts are secret), without the query string. Its secrets are the URL fragments that the
-privacy rendering hides, plus any password; `scrub` replaces them in any text (errors from
-aiohttp, smtplib or Apprise may quote a URL or a credential).
+privacy rendering hides, plus any password; `monitor.base.secrets.scrub` replaces them in any
+text (errors from aiohttp, smtplib or Apprise may quote a URL or a credential). The mask, the
+registry and the masking itself are `monitor.base.secrets`; this module adds what only Apprise
+knows.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import apprise
 
-MASK = "****"
-#: Fragments shorter than this are not treated as secrets (they would garble every message).
-MIN_SECRET_LEN = 3
+from monitor.base.secrets import MASK, MIN_SECRET_LEN, scrub
 
 _FRAGMENT_SPLIT = re.compile(r"[/:@?&=,#;]+")
 
@@ -49,7 +49,8 @@ def redacted_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> frozenset[str]:
-    """The parts of `url` a log or error must never show (query keys are not secrets)."""
+    """The parts of notification URL `url` a log or error must never show (query keys are not
+    secrets)."""
     rest = url.split("://", 1)[-1]
     base, _, query = rest.partition("?")
     private = privacy_url(url)
@@ -67,14 +68,6 @@ def url_secrets(url: str) -> frozenset[str]:
     if password:
         found.update({password, unquote(password)})
     return frozenset(s for s in found if len(s) >= MIN_SECRET_LEN)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by a mask, longest first."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
 
 
 class ScrubFilter(logging.Filter):

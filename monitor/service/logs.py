@@ -11,9 +11,10 @@ Which format (`configure_logging(json=None)` chooses):
 too (journald strips it).
 
 Every line is scrubbed of the registered secrets and of their URL-encoded forms, in the message,
-the extra fields and exception tracebacks alike. Register secrets with `add_secret()` (API keys
-and secrets at start, listenKeys as they are issued); `registered_secrets()` hands the same set to
-other scrubbers (the HTTP server's /status).
+the extra fields and exception tracebacks alike. The registry is `monitor.base.secrets`
+(re-exported here: `add_secret()`, `add_secrets()`, `registered_secrets()`, `redact()`): API
+keys and secrets are registered at start, listenKeys as they are issued, and the HTTP server's
+/status and the dashboard are scrubbed of the same set.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import json as jsonlib
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from typing import IO, Any
-from urllib.parse import quote, quote_plus
 
-from monitor.alerts.redact import MIN_SECRET_LEN, scrub
+# The registry lives in monitor.base.secrets; the daemon registers its secrets through here.
+from monitor.base.secrets import add_secret as add_secret
+from monitor.base.secrets import add_secrets as add_secrets
+from monitor.base.secrets import redact as redact
+from monitor.base.secrets import registered_secrets as registered_secrets
 
 JOURNAL_STREAM = "JOURNAL_STREAM"
 #: syslog priorities of the logging levels (journald reads a leading `<N>`).
@@ -46,44 +49,7 @@ _STANDARD = frozenset(
 )
 _CORE = ("ts", "level", "logger", "msg")
 
-_lock = threading.Lock()
-_secrets: frozenset[str] = frozenset()
 _installed: logging.Handler | None = None
-
-
-# ---- the secret registry ------------------------------------------------------------------------
-
-
-def secret_forms(value: str) -> set[str]:
-    """`value` as it may appear in text: raw, URL-encoded (path or form style)."""
-    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
-    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
-
-
-def add_secret(value: str) -> None:
-    """Never log `value` (nor its URL-encoded forms) again; too short values are ignored."""
-    add_secrets([value])
-
-
-def add_secrets(values: Iterable[str]) -> None:
-    global _secrets
-    forms: set[str] = set()
-    for value in values:
-        if value:
-            forms |= secret_forms(value.strip())
-    if forms - _secrets:
-        with _lock:  # copy on write: readers on other threads see an old or new set, never half
-            _secrets = _secrets | forms
-
-
-def registered_secrets() -> frozenset[str]:
-    """Every registered secret form (for scrubbing other output, such as /status)."""
-    return _secrets
-
-
-def redact(text: str) -> str:
-    """`text` with every registered secret masked."""
-    return scrub(text, _secrets) if _secrets else text
 
 
 # ---- formatters ---------------------------------------------------------------------------------

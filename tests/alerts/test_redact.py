@@ -1,4 +1,5 @@
-"""Redaction of notification URLs and scrubbing of secrets (monitor/alerts/redact.py)."""
+"""Redaction of notification URLs (monitor/alerts/redact.py) and scrubbing of secrets with the one
+mask (monitor/base/secrets.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ import pytest
 
 from monitor.alerts.redact import (
     APPRISE_LOGGER,
-    MASK,
     ScrubFilter,
     guard_apprise_logs,
     redacted_url,
-    scrub,
     url_secrets,
 )
+from monitor.base.secrets import MASK, scrub
 
 TG = "tgram://123456789:AAbbCCddEEff112233/-100123"
 MAIL = "mailto://user:s3cret-pw@127.0.0.1:2525?mode=insecure&from=a@example.com&to=b@example.com"
