@@ -34,24 +34,29 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from monitor.base.backoff import Backoff
+from monitor.base.clock import wall_ms
 from monitor.binance import stream as st
-from monitor.binance.backoff import Backoff
-from monitor.binance.endpoints import Endpoints, Product, user_product
-from monitor.binance.listen_key import ListenKeyManager
-from monitor.binance.rest import RestClient, RestResult, to_rest_line
-from monitor.binance.rest_errors import RestError
-from monitor.binance.snapshot import rest_paths_for
-from monitor.binance.user_events import (
+from monitor.binance.decode.snapshot import rest_paths_for
+from monitor.binance.decode.user_events import (
     ListenKeyExpired,
     OpenLossRefresh,
     ResnapshotNeeded,
     ServiceSignal,
 )
+from monitor.binance.endpoints import Endpoints, Product, user_product
+from monitor.binance.listen_key import ListenKeyManager
+from monitor.binance.rest import RestClient, RestResult
+from monitor.binance.rest_errors import RestError
+from monitor.core.health import WAITING_FOR_BUDGET, FeedHealth, HealthKind, ResyncReason
 from monitor.engine.model import Mode
 from monitor.feed.market_hub import MarketHub, MarketLease, StreamTimings
 from monitor.feed.market_polls import MarketPolls, PollLease
 from monitor.feed.reconcile import PM_ACCOUNT, account_path
 from monitor.feed.recording import RestLine, WsLine
+from monitor.feed.rest_lines import to_rest_line
+from monitor.feed.shared_bodies import shared_line
+from monitor.feed.user_hub import UserHub, UserLease, UserTimings
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +74,16 @@ RISKY_FLAGS = (
     ("enablePortfolioMarginTrading", "portfolio margin trading"),
 )
 MARK_STREAM = "{}@markPrice@1s"
+#: How often a running resync checks whether it waits for the shared REST weight budget (s).
+BUDGET_CHECK_S = 0.25
+#: The feed's health kind of each stream lifecycle event.
+_LIFECYCLE_KINDS: dict[type[st.Lifecycle], HealthKind] = {
+    st.Connected: HealthKind.CONNECTED,
+    st.Disconnected: HealthKind.DISCONNECTED,
+    st.WatchdogFired: HealthKind.WATCHDOG,
+    st.Rotated: HealthKind.ROTATED,
+}
 ASSET_INDEX_STREAM = "!assetIndex@arr"
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +107,25 @@ class LiveSettings:
     ping_timeout_s: float = 20.0
     #: How long start-up waits for the user stream before taking the snapshot anyway.
     user_connect_wait_s: float = 10.0
+    #: USDⓈ-M accounts of one venue share user connections (several listenKeys on one,
+    #: `user_hub.py`) when the daemon offers a hub.
+    share_user_streams: bool = True
 
 
 def stream_timings(settings: LiveSettings) -> StreamTimings:
     """What a market connection takes from the live settings."""
     return StreamTimings(
         idle_timeout_s=settings.market_idle_s,
+        max_age_s=settings.max_age_s,
+        ping_interval_s=settings.ping_interval_s,
+        ping_timeout_s=settings.ping_timeout_s,
+    )
+
+
+def user_timings(settings: LiveSettings) -> UserTimings:
+    """What a shared user connection (`user_hub.py`) takes from the live settings."""
+    return UserTimings(
+        idle_timeout_s=settings.user_idle_s,
         max_age_s=settings.max_age_s,
         ping_interval_s=settings.ping_interval_s,
         ping_timeout_s=settings.ping_timeout_s,
@@ -120,24 +143,17 @@ class Holdings:
     priced_assets: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """Something the operator may need to know: stream lifecycle, resyncs, REST trouble."""
-
-    kind: str  # connected | disconnected | watchdog | rotated | resync | resync_failed | rest_error
-    stream: str  # "market-um", "market-cm", "user", "rest"
-    detail: str = ""
-    t_ms: int = 0
-
-
 class FeedSink(Protocol):
     """The consumer of a live feed (the account pipeline). Every call is synchronous."""
 
-    def rest_group(self, lines: Sequence[RestLine], reason: str) -> None:
-        """Apply a group of REST responses atomically (a snapshot, resync or refresh)."""
+    def rest_group(
+        self, lines: Sequence[RestLine], reason: str, resync: ResyncReason | None = None
+    ) -> None:
+        """Apply a group of REST responses atomically: a full snapshot taken for `resync`
+        (`reason` in words), or a periodic refresh (`resync` None)."""
 
-    def frame(self, line: WsLine) -> None:
-        """Apply one websocket frame (hot path)."""
+    def frame(self, line: WsLine) -> Sequence[ServiceSignal]:
+        """Apply one websocket frame (hot path); the service signals it carried."""
 
     def holdings(self) -> Holdings | None:
         """The current holdings; None before the first snapshot."""
@@ -181,6 +197,7 @@ class LiveFeed:
         now_ms: Callable[[], int] = wall_ms,
         hub: MarketHub | None = None,
         polls: MarketPolls | None = None,
+        users: UserHub | None = None,
     ) -> None:
         self.account = account
         self.endpoints = endpoints
@@ -196,12 +213,14 @@ class LiveFeed:
         self._polls = polls if polls is not None else MarketPolls(self.settings.asset_index_poll_s)
         self._poll_lease: PollLease | None = None
         self._markets: dict[Product, MarketLease] = {}
-        self._user: st.StreamSupervisor | None = None
+        #: The account's user stream: a connection of its own, or its key on a shared one.
+        self._user: st.StreamSupervisor | UserLease | None = None
+        self._users = users
         self._listen: ListenKeyManager | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: list[WsLine] | None = []  # user frames held back (None: deliver directly)
         self._snapshot_taken = False
-        self._resync_reason: str | None = None
+        self._resync_reason: tuple[str, ResyncReason] | None = None
         self._resync_requests = 0  # bumped per request: a request during a resync re-runs it
         self._resync_wake = asyncio.Event()
         self._user_connected = asyncio.Event()
@@ -224,7 +243,9 @@ class LiveFeed:
     def streams(self) -> list[tuple[str, st.StreamSupervisor]]:
         """The supervisors, named (for status and metrics)."""
         out = [(f"market-{p.value}", lease.supervisor) for p, lease in self._markets.items()]
-        if self._user is not None:
+        if isinstance(self._user, UserLease):
+            out.append(("user", self._user.supervisor))
+        elif self._user is not None:
             out.append(("user", self._user))
         return out
 
@@ -236,7 +257,7 @@ class LiveFeed:
                 log.info("account %s: detected mode %s", self.account, self.mode.value)
             await self._check_key()
             await self._start_user_stream()
-            await self._snapshot("start-up snapshot")
+            await self._snapshot("start-up snapshot", ResyncReason.STARTUP)
             self._release_held()
             self.sync_subscriptions()
             self._spawn(self._resync_loop(), "resync")
@@ -252,18 +273,19 @@ class LiveFeed:
         if isinstance(signal, ListenKeyExpired):
             self._spawn(self._renew_listen_key(), "listen-key renewal")
         elif isinstance(signal, ResnapshotNeeded):
-            self.request_resync(f"exchange: {signal.reason}")
+            self.request_resync(f"exchange: {signal.reason}", ResyncReason.EXCHANGE)
         elif isinstance(signal, OpenLossRefresh):
             self._refresh_open_loss()
 
-    def request_resync(self, reason: str) -> None:
-        """Take a fresh REST snapshot soon (coalesced); user frames are held meanwhile."""
+    def request_resync(self, reason: str, kind: ResyncReason = ResyncReason.OTHER) -> None:
+        """Take a fresh REST snapshot soon (coalesced); user frames are held meanwhile.
+        `reason` says why in words (logs, `/status`), `kind` for decisions and metrics."""
         if self._stopping:
             return
         if self._held is None:
             self._held = []
         if self._resync_reason is None:
-            self._resync_reason = reason
+            self._resync_reason = (reason, kind)
         self._resync_requests += 1
         self._resync_wake.set()
 
@@ -310,18 +332,24 @@ class LiveFeed:
         self._listen = ListenKeyManager(
             self.rest, product, keepalive_s=self.settings.keepalive_s, on_new_key=self._new_key
         )
-        cfg = st.StreamConfig(
-            name=f"{self.account}/user",
-            idle_timeout_s=self.settings.user_idle_s,
-            max_age_s=self.settings.max_age_s,
-            ping_interval_s=self.settings.ping_interval_s,
-            ping_timeout_s=self.settings.ping_timeout_s,
-            quiet=True,
-        )
-        self._user = st.StreamSupervisor(
-            cfg, self._user_url, self._user_frame, self._user_lifecycle, backoff=Backoff()
-        )
-        self._spawn(self._user.run(), "user stream")
+        if self._users is not None and self.settings.share_user_streams and product is Product.UM:
+            listen = self._listen  # several listenKeys on one connection (user_hub.py)
+            key = await listen.acquire()
+            self._user = self._users.join(self.account, self.endpoints, key, self._user_frame,
+                                          self._user_lifecycle, key_source=lambda: listen.key)
+        else:
+            cfg = st.StreamConfig(
+                name=f"{self.account}/user",
+                idle_timeout_s=self.settings.user_idle_s,
+                max_age_s=self.settings.max_age_s,
+                ping_interval_s=self.settings.ping_interval_s,
+                ping_timeout_s=self.settings.ping_timeout_s,
+                quiet=True,
+            )
+            self._user = st.StreamSupervisor(
+                cfg, self._user_url, self._user_frame, self._user_lifecycle, backoff=Backoff()
+            )
+            self._spawn(self._user.run(), "user stream")
         self._spawn(self._listen.keepalive_loop(), "listen-key keepalive")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -346,7 +374,7 @@ class LiveFeed:
 
     async def _renew_listen_key(self) -> None:
         assert self._listen is not None
-        self.request_resync("listenKey expired")
+        self.request_resync("listenKey expired", ResyncReason.LISTEN_KEY)
         await self._listen.expired()
 
     def _user_frame(self, text: str, t_ms: int) -> None:
@@ -356,7 +384,8 @@ class LiveFeed:
             held.append(line)
             self.counters.held_frames_max = max(self.counters.held_frames_max, len(held))
             return
-        self.sink.frame(line)
+        for signal in self.sink.frame(line):
+            self.on_signal(signal)
         self.sync_subscriptions()
 
     async def _user_lifecycle(self, event: st.Lifecycle) -> None:
@@ -364,7 +393,8 @@ class LiveFeed:
         if isinstance(event, st.Connected):
             self._user_connected.set()
             if not event.rotation and self._snapshot_taken:
-                self.request_resync("user stream reconnected" if event.after_gap else "connected")
+                reason = "user stream reconnected" if event.after_gap else "connected"
+                self.request_resync(reason, ResyncReason.GAP)
         elif isinstance(event, st.Disconnected):
             if self._held is None:
                 # Frames from the next connection are held until the resync it triggers lands.
@@ -388,7 +418,8 @@ class LiveFeed:
     def _release_held(self) -> None:
         held, self._held = self._held, None
         for line in held or ():
-            self.sink.frame(line)
+            for signal in self.sink.frame(line):
+                self.on_signal(signal)
         self.sync_subscriptions()
 
     # ------------------------------------------------------------------ market streams
@@ -407,10 +438,12 @@ class LiveFeed:
         )
 
     # ------------------------------------------------------------------ REST
-    async def _snapshot(self, reason: str) -> None:
+    async def _snapshot(self, reason: str, kind: ResyncReason) -> None:
         assert self.mode is not None
         results = await self.rest.snapshot(rest_paths_for(self.mode))
-        self.sink.rest_group([to_rest_line(r) for r in results], reason)
+        venue = self.endpoints.rest_um  # a fleet keeps one copy of each big identical table
+        lines = [shared_line(venue, to_rest_line(r)) for r in results]
+        self.sink.rest_group(lines, reason, kind)
         self._snapshot_taken = True
         self.counters.snapshots += 1
 
@@ -418,20 +451,23 @@ class LiveFeed:
         backoff = Backoff(base_s=1.0, cap_s=60.0)
         while True:
             await self._resync_wake.wait()
-            reason = self._resync_reason or "resync"
+            reason, kind = self._resync_reason or ("resync", ResyncReason.OTHER)
             requests = self._resync_requests
+            watcher = asyncio.create_task(self._report_queued(kind), name="budget watch")
             try:
-                await self._snapshot(reason)
+                await self._snapshot(reason, kind)
             except (RestError, OSError, TimeoutError) as exc:
                 self.counters.resync_failures += 1
                 delay = backoff.next_delay()
-                self.sink.health(
-                    FeedHealth("resync_failed", "rest", f"{reason}: {exc}", self._now_ms())
-                )
+                self.sink.health(FeedHealth(
+                    HealthKind.RESYNC_FAILED, "rest", f"{reason}: {exc}", self._now_ms(), kind
+                ))
                 log.warning("account %s: resync failed (%s); retry in %.1f s", self.account,
                             exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            finally:
+                watcher.cancel()
             backoff.reset()
             self.counters.resyncs += 1
             self.counters.reasons[reason] = self.counters.reasons.get(reason, 0) + 1
@@ -440,14 +476,36 @@ class LiveFeed:
             self._resync_reason = None
             self._resync_wake.clear()
             self._release_held()
-            self.sink.health(FeedHealth("resync", "rest", reason, self._now_ms()))
+            self.sink.health(FeedHealth(HealthKind.RESYNC, "rest", reason, self._now_ms(), kind))
+
+    async def _report_queued(self, kind: ResyncReason) -> None:
+        """While a resync runs: once one of its requests stays queued behind the REST weight
+        budget every account on this egress shares (`binance/budget.py`; `RestClient` reserves
+        before each request, as its owner), the account is blind "waiting for REST budget"
+        until the resync lands or fails. Seen on two checks in a row, so a request merely
+        granted on the next loop turn never counts."""
+        budgets = self.rest.budgets
+        if budgets is None:
+            return
+        seen = False
+        while True:
+            await asyncio.sleep(BUDGET_CHECK_S)
+            queued = budgets.queued(self.rest)
+            if queued and seen:
+                self.sink.health(FeedHealth(
+                    HealthKind.RESYNC_QUEUED, "rest", WAITING_FOR_BUDGET, self._now_ms(), kind
+                ))
+                return
+            seen = queued
 
     async def _poll(self, path: str, reason: str) -> RestResult | None:
         try:
             result = await self.rest.get(path)
         except (RestError, OSError, TimeoutError) as exc:
             self.counters.poll_failures += 1
-            self.sink.health(FeedHealth("rest_error", "rest", f"{path}: {exc}", self._now_ms()))
+            self.sink.health(
+                FeedHealth(HealthKind.REST_ERROR, "rest", f"{path}: {exc}", self._now_ms())
+            )
             return None
         self.counters.polls += 1
         return result
@@ -466,7 +524,7 @@ class LiveFeed:
 
         def failed(detail: str) -> None:
             self.counters.poll_failures += 1
-            self.sink.health(FeedHealth("rest_error", "rest", detail, self._now_ms()))
+            self.sink.health(FeedHealth(HealthKind.REST_ERROR, "rest", detail, self._now_ms()))
 
         self._poll_lease = self._polls.join(
             self.account, self.endpoints, self.rest.sibling, wanted, deliver, failed
@@ -499,7 +557,7 @@ class LiveFeed:
             await asyncio.sleep(self.settings.reconcile_s)
             if time.monotonic() - last_full >= self.settings.full_resync_s:
                 last_full = time.monotonic()
-                self.request_resync("periodic full resync")
+                self.request_resync("periodic full resync", ResyncReason.PERIODIC)
                 continue
             if self._held is not None:
                 continue  # a resync is under way: nothing to compare yet
@@ -514,20 +572,21 @@ class LiveFeed:
                 now = time.monotonic()
                 if now - last_drift_resync >= self.settings.drift_resync_quiet_s:
                     last_drift_resync = now
-                    self.request_resync("drift from the exchange's figures")
+                    self.request_resync("drift from the exchange's figures", ResyncReason.DRIFT)
 
     # ------------------------------------------------------------------ plumbing
     def _report(self, event: st.Lifecycle, stream: str) -> None:
-        kind = {
-            st.Connected: "connected",
-            st.Disconnected: "disconnected",
-            st.WatchdogFired: "watchdog",
-            st.Rotated: "rotated",
-        }[type(event)]
+        kind = _LIFECYCLE_KINDS[type(event)]
         detail = getattr(event, "reason", "")
+        rotation = stopped = False
         if isinstance(event, st.Connected):
+            rotation = event.rotation
             detail = "rotation" if event.rotation else ("after a gap" if event.after_gap else "")
-        self.sink.health(FeedHealth(kind, stream, detail, self._now_ms()))
+        elif isinstance(event, st.Disconnected):
+            stopped = event.reason == "stopped"  # the supervisor's own stop(): not trouble
+        self.sink.health(FeedHealth(
+            kind, stream, detail, self._now_ms(), rotation=rotation, stopped=stopped
+        ))
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:

@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 
 from monitor import __version__
 from monitor.alerts.redact import url_secrets
+from monitor.binance import egress
 from monitor.binance.rest import weight_pool
 from monitor.binance.stream import StreamSupervisor
 from monitor.config import Config
-from monitor.feed.live import FeedHealth
+from monitor.core.health import FeedHealth, HealthKind, ResyncReason
 from monitor.service import logs, sdnotify
 from monitor.service.control import Control, ControlApi
 from monitor.service.daemon import (
@@ -55,29 +56,13 @@ CLOCK_STALL_S = 10.0
 #: How long the whole shutdown may take before we give up waiting (systemd allows 10 s+).
 STOP_BUDGET_S = 8.0
 
-_RESYNC_KINDS = (
-    ("start-up", "startup"),
-    ("drift", "drift"),
-    ("listenKey", "listen_key"),
-    ("reconnected", "gap"),
-    ("connected", "gap"),
-    ("exchange", "exchange"),
-    ("periodic", "periodic"),
-)
-
-#: Replay counters of frames that did not decode, by stream.
+#: Feed health kinds counted as `bad_input` (their values are the metric's `kind` labels).
+_BAD_INPUT_KINDS = frozenset({HealthKind.RESYNC_FAILED, HealthKind.REST_ERROR})
+#: Ingest counters of frames that did not decode, by stream.
 _DECODE_COUNTERS = (("market", "market_decode_errors"), ("user", "user_decode_errors"))
-#: Replay counters of decoded input not applied (`bad_input` kinds): rejected whole by the
+#: Ingest counters of decoded input not applied (`bad_input` kinds): rejected whole by the
 #: engine, rejected REST snapshots, user updates older than the state they would overwrite.
 _REJECTION_COUNTERS = ("engine_errors", "snapshot_errors", "user_stale_updates")
-
-
-def resync_kind(reason: str) -> str:
-    """A fixed metric label for a free-text resync reason."""
-    for needle, kind in _RESYNC_KINDS:
-        if needle in reason:
-            return kind
-    return "other"
 
 
 class MetricsBridge:
@@ -96,7 +81,7 @@ class MetricsBridge:
         #: Connection name → (its supervisor, stats counters already reported).
         self._streams: dict[str, tuple[StreamSupervisor, tuple[int, int, int, int]]] = {}
         self._errors: dict[tuple[str, str], int] = {}
-        self._resyncs: dict[tuple[str, str], int] = {}
+        self._resyncs: dict[tuple[str, ResyncReason], int] = {}
         self.last_tick = time.monotonic()
         #: Alert deliveries come from what the outbox recorded (its history is the baseline).
         self.deliveries = (
@@ -108,8 +93,8 @@ class MetricsBridge:
     def on_health(self, account: str, event: FeedHealth) -> None:
         # Stream lifecycle reaches every account sharing a connection: counted per connection
         # in `tick` from the supervisors' stats instead, never here.
-        if event.kind in ("resync_failed", "rest_error"):
-            self.metrics.bad_input(account, event.kind)
+        if event.kind in _BAD_INPUT_KINDS:
+            self.metrics.bad_input(account, event.kind.value)
 
     def on_rest(
         self, account: str, path: str, status: int | None, used_weight: int | None
@@ -126,10 +111,10 @@ class MetricsBridge:
         connections: dict[str, StreamSupervisor] = {}
         for name, slot in self.daemon.slots.items():
             runtime = slot.runtime
-            policy = runtime.timeline.policy
-            book = runtime.timeline.replay.book
+            core = runtime.core
+            book = core.book
             m.set_up(name, runtime.state(now) == "live")
-            m.set_level(name, None if policy.level is None else policy.level.value)
+            m.set_level(name, None if core.level is None else core.level.value)
             if book is not None:
                 snap = book.snapshot()
                 m.observe_figures(
@@ -143,20 +128,19 @@ class MetricsBridge:
                     unit=snap.unit,
                     updated_s=None if runtime.updated_ms is None else runtime.updated_ms / 1000,
                 )
-            for source, seen in policy.last_seen.items():
+            for source, seen in core.last_seen.items():
                 m.set_data_age(name, source, max(0.0, (now - seen) / 1000))
             if slot.feed is not None:
                 for stream, sup in slot.feed.streams():
                     connections[sup.config.name] = sup
                     m.set_stream_connection(name, stream, sup.config.name)
-            for reason, count in list(runtime.resyncs.items()):
-                key = (name, reason)
-                done = self._resyncs.get(key, 0)
+            for reason, count in list(runtime.resync_reasons.items()):
+                done = self._resyncs.get((name, reason), 0)
                 if count > done:
                     for _ in range(count - done):
-                        m.resync(name, resync_kind(reason))
-                    self._resyncs[key] = count
-            counters = runtime.timeline.replay.counters
+                        m.resync(name, reason.value)
+                    self._resyncs[(name, reason)] = count
+            counters = core.counters
             for stream, kind in _DECODE_COUNTERS:
                 key = (name, kind)
                 count = counters.get(kind, 0)
@@ -296,6 +280,10 @@ async def serve(
         dashboard=lambda: daemon.dashboard if daemon.dashboard_live else None,
     )
     daemon.tick_hooks.append(lambda: _observe_refused(daemon, server, metrics))
+    # The shared REST weight and connection-attempt budgets (the clock task's egress).
+    daemon.tick_hooks.append(
+        lambda: metrics.observe_budgets(egress.current().weights, egress.current().attempts)
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.binance.user_events import translate_frame
+from monitor.binance.decode.user_events import translate_frame
 from monitor.engine.book import Book
 from monitor.engine.collateral import CollateralTiers
 from monitor.engine.model import AccountState, Mode

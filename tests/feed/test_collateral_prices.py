@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from monitor.binance.marks import FrameKind, MarkDecoder
+from monitor.binance.decode.marks import FrameKind, MarkDecoder
+from monitor.core.ingest import Replay
 from monitor.examples import path as example
 from monitor.feed.collateral_prices import CollateralPricer
 from monitor.feed.recording import RestLine, WsLine, read_recording
-from monitor.feed.replay import Replay
 
 T = 1_784_100_000_000
 

@@ -3,10 +3,10 @@ applied together, so no figure, alert or risk sample sees the loan repaid but th
 
 from __future__ import annotations
 
+from monitor.core.account_core import AccountCore
+from monitor.core.ingest import SETTLE_MS, Replay
 from monitor.examples import path as example
 from monitor.feed.recording import Line, WsLine, read_recording
-from monitor.feed.replay import SETTLE_MS, Replay
-from monitor.service.timeline import AlertTimeline
 
 
 def _pm_lines() -> tuple[object, list[Line]]:
@@ -49,7 +49,7 @@ def test_the_pair_is_applied_as_one_change() -> None:
 def test_no_risk_sample_sees_the_half_applied_repayment() -> None:
     meta, lines = _pm_lines()
     k = _repay_at(lines)
-    timeline = AlertTimeline(meta)  # type: ignore[arg-type]
+    timeline = AccountCore(meta)  # type: ignore[arg-type]
     for line in lines[: k + 2]:
         timeline.feed(line)
     t_repay, t_outbound = lines[k].t, lines[k + 1].t
@@ -90,11 +90,11 @@ def test_a_lone_half_settles_when_the_window_ends() -> None:
 def test_the_timeline_clock_settles_a_lone_half_and_evaluates_it() -> None:
     meta, lines = _pm_lines()
     k = _repay_at(lines)
-    timeline = AlertTimeline(meta)  # type: ignore[arg-type]
+    timeline = AccountCore(meta)  # type: ignore[arg-type]
     for line in lines[: k + 1]:
         timeline.feed(line)
-    assert timeline.replay.settling
+    assert timeline.settling
     n = len(timeline.risks)
-    timeline.advance(lines[k].t + SETTLE_MS)
-    assert not timeline.replay.settling
+    timeline.tick(lines[k].t + SETTLE_MS)
+    assert not timeline.settling
     assert len(timeline.risks) == n + 1  # evaluated once, at the window's end

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from monitor.binance.snapshot import rest_paths_for
+from monitor.binance.decode.snapshot import rest_paths_for
+from monitor.core.ingest import Replay
 from monitor.engine.book import Book
 from monitor.engine.model import Mode
 from monitor.engine.risk import RiskSnapshot
 from monitor.examples import NAMES, path
 from monitor.feed.recording import RestLine, WsLine, read_recording
-from monitor.feed.replay import Replay
 
 REL = 1e-9
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +135,7 @@ def test_bracket_tables_follow_binances_cum_rule(name: str) -> None:
     assert tables
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_generator_is_deterministic_and_files_are_current(tmp_path: Path) -> None:
     script = ROOT / "scripts" / "make_examples.py"
     for out in (tmp_path / "a", tmp_path / "b"):

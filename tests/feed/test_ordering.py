@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.ingest import Replay
 from monitor.engine.events import EngineEvent, FuturesWallet, MarkPrice, PositionUpdate
 from monitor.feed.ordering import EventOrder, item_key, rest_stamps
 from monitor.feed.recording import Line, Meta, RestLine, WsLine
-from monitor.feed.replay import Replay
 from tests.recordings import snapshot
 
 

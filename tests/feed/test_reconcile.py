@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from monitor import examples
+from monitor.core.ingest import Replay
 from monitor.engine.book import Book
 from monitor.engine.risk import RiskSnapshot
 from monitor.feed.reconcile import Figure, account_path, drifted, exchange_has_no_mm, figures
 from monitor.feed.recording import WsLine, read_recording
-from monitor.feed.replay import Replay
 
 
 def _start(name: str) -> Replay:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from monitor import examples
 from monitor.calc import build_report, calc_file
+from monitor.core.ingest import Replay
 from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta, RestLine, WsLine, read_recording
-from monitor.feed.replay import Replay
 
 
 def _live_lines(name: str) -> tuple[Meta, list[RestLine | WsLine]]:

@@ -14,9 +14,10 @@ import string
 from pathlib import Path
 
 from monitor import examples
-from monitor.binance.user_events import ListenKeyExpired, translate_frame
+from monitor.base.secrets import MASK, redact_text
+from monitor.binance.decode.user_events import ListenKeyExpired, translate_frame
 from monitor.engine.model import Mode
-from monitor.feed.recorder import REDACTED, RecordingWriter, redact_text
+from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta, RestLine, WsLine, frame_data, read_recording
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
@@ -52,11 +53,11 @@ def test_listen_keys_in_frames_and_notes_are_not_recorded(tmp_path: Path) -> Non
     frames = [line for line in lines if isinstance(line, WsLine)]
     rows = [json.loads(row) for row in text.splitlines()]
     notes = [row["text"] for row in rows if row.get("kind") == "note"]
-    assert frame_data(frames[0]) == {**expired, "listenKey": REDACTED}
-    assert frame_data(frames[1]) == {"stream": REDACTED, "data": update}
+    assert frame_data(frames[0]) == {**expired, "listenKey": MASK}
+    assert frame_data(frames[1]) == {"stream": MASK, "data": update}
     assert notes == [
-        f"reconnecting to /private/ws?listenKey={REDACTED}&events=ACCOUNT_UPDATE",
-        f"user stream /pm/ws/{REDACTED} closed",
+        f"reconnecting to /private/ws?listenKey={MASK}&events=ACCOUNT_UPDATE",
+        f"user stream /pm/ws/{MASK} closed",
         "periodic full resync",
     ]
     # The redacted frames still mean what they meant.

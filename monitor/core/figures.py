@@ -1,7 +1,7 @@
 """The heavy figures an alert message carries, computed from the engine's state on demand.
 
 Distance to liquidation, liquidation prices and what restores safety cost far more than a tick;
-the service computes them when an alert is rendered (and for /status), never per tick.
+the account core computes them for an alert it returns (and for /status), never per tick.
 """
 
 from __future__ import annotations

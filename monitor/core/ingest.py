@@ -1,4 +1,4 @@
-"""Replay a recording through the real decoders and the real engine.
+"""The ingest stage of the account core: recording lines through the decoders into the engine.
 
 `Replay` consumes recording lines in order. Consecutive `rest` lines form one group, applied
 when the group ends: the first group (and any group that carries positions, balances or
@@ -8,6 +8,8 @@ or the PM account figures becomes targeted engine events, so stream updates sinc
 snapshot are kept. `ws` lines go through the same market and user-event decoders the live feed
 uses; a user update older (by `E`) than the one that last set its item is dropped and counted
 (`ordering.py`). Bad input is counted in `counters` and skipped; it never stops the replay.
+Pure (no IO, no clock): `AccountCore` (`account_core.py`) drives it and reads its results; a
+recording's `calc` and the what-if model use it alone.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.binance.marks import FrameKind, IndexPrice, MarkDecoder
-from monitor.binance.schemas import REST_SCHEMAS, WireError
-from monitor.binance.snapshot import build_state
-from monitor.binance.user_events import ServiceSignal, Translation, translate_frame
+from monitor.binance.decode.marks import FrameKind, IndexPrice, MarkDecoder
+from monitor.binance.decode.snapshot import build_state
+from monitor.binance.decode.user_events import ServiceSignal, Translation, translate_frame
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import REST_SCHEMAS
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
@@ -240,7 +243,9 @@ class Replay:
         if watch != self.watch:
             self.watch = watch
 
-    def _price_collateral(
+    # Complexity: the price-source decision per asset (stream, basis age and deviation,
+    # REST) reads as one table.
+    def _price_collateral(  # noqa: C901
         self, rest: dict[str, Any], paths: set[str], t: int, resync: bool = False
     ) -> None:
         """PM: fit the streamed proxies' basis to a fresh asset-index answer and apply the
@@ -449,7 +454,7 @@ def _merged(previous: Any, line: RestLine) -> Any:
     """The body to keep for `line`'s path: a single-row answer (an object, or `symbol=`/
     `pair=`/`asset=` sent) updates its rows of the last full table; a full table replaces it
     (`rest_merge.merge_rest_body`). `WireError` for single-row answers without row keys."""
-    from monitor.binance.rest_merge import merge_rest_body
+    from monitor.binance.decode.rest_merge import merge_rest_body
 
     return merge_rest_body(line.path, previous, line.data, line.params)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.binance.schemas import WireError
+from monitor.binance.schemas.common import WireError
+from monitor.core.ingest import Replay
 from monitor.engine.model import Mode
 from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine
-from monitor.feed.replay import Replay
 from tests.recordings import account, brackets, mark, snapshot
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
