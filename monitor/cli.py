@@ -2,374 +2,44 @@
 
 Exit statuses: 0 done; 1 something was not delivered (`test-alert`, `replay --notify`); 2 bad
 input or an environment problem (missing or damaged file, invalid config, port in use, state
-directory not writable), told in one line on stderr without a traceback; 130 interrupted. A
-reader that goes away (`marginwatch calc --json | head`) ends the command quietly.
+directory not writable, a `replay --notify` destination refusing for good), told in one line
+on stderr without a traceback; 130 interrupted. A reader that goes away
+(`marginwatch calc --json | head`) ends the command quietly.
+
+The arguments, help texts and dispatch are here; what each command does is in
+`monitor/commands/` (`recordings`: calc, whatif, replay, simulate; `service`: the daemon, its
+config and its control commands, demo, watch).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor import __version__
+from monitor.commands.recordings import (
+    DEFAULT_EXAMPLE,
+    cmd_calc,
+    cmd_replay,
+    cmd_simulate,
+    cmd_whatif,
+    examples_text,
+)
+from monitor.commands.service import (
+    DEFAULT_CONFIG,
+    cmd_check_config,
+    cmd_control,
+    cmd_demo,
+    cmd_record,
+    cmd_run,
+    cmd_shard,
+    cmd_test_alert,
+    cmd_watch,
+)
 from monitor.service import shard_cli
-
-if TYPE_CHECKING:
-    from monitor.alerts.policy import PolicyConfig
-    from monitor.config import Config
-    from monitor.service.timeline import TimedAlert
-
-#: The recording `calc` replays when no FILE is given: the hedged Portfolio Margin book.
-DEFAULT_EXAMPLE = "portfolio_margin"
-#: Where `test-alert` looks for the config without --config or $MARGINWATCH_CONFIG.
-DEFAULT_CONFIG = "/etc/marginwatch/marginwatch.toml"
-
-
-def resolve_recording(name: str | None) -> str:
-    """What a RECORDING argument names: a bundled example (`portfolio_margin`, `usdm`, …, with
-    or without `.jsonl`) unless a file of that name exists, else the file itself. None gives
-    the default example. Every command that reads a recording resolves it here."""
-    from monitor.examples import path as example_path
-
-    if name is None:
-        return str(example_path(DEFAULT_EXAMPLE))
-    if not Path(name).exists():
-        try:
-            return str(example_path(name))
-        except KeyError:
-            pass
-    return name
-
-
-def _examples_text() -> str:
-    from monitor.examples import NAMES
-
-    return ", ".join(NAMES)
-
-
-def _cmd_calc(args: argparse.Namespace) -> int:
-    from monitor.binance.schemas import WireError
-    from monitor.calc import calc_file, format_table
-    from monitor.engine.model import EngineError
-    from monitor.feed.recording import RecordingError
-
-    target = resolve_recording(args.file)
-    try:
-        report = calc_file(target, margin_leverage=args.margin_leverage)
-    except (RecordingError, WireError, EngineError) as exc:
-        print(f"marginwatch calc: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        json.dump(report, sys.stdout, allow_nan=False)
-        sys.stdout.write("\n")
-    else:
-        print(f"recording {target}")
-        print(format_table(report))
-    return 0
-
-
-def _cmd_whatif(args: argparse.Namespace) -> int:
-    from monitor.binance.schemas import WireError
-    from monitor.calc import format_table
-    from monitor.engine.model import EngineError
-    from monitor.feed.recording import RecordingError
-    from monitor.web.whatif import ShockError, describe_text, whatif_file
-
-    target = resolve_recording(args.file)
-    try:
-        report = whatif_file(
-            target, args.move, args.rate, margin_leverage=args.margin_leverage
-        )
-    except (RecordingError, WireError, EngineError, ShockError) as exc:
-        print(f"marginwatch whatif: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        _print_json(report)
-    else:
-        print(f"recording {target} · after {describe_text(report['whatif'])}")
-        print(format_table(report))
-    return 0
-
-
-def _cmd_replay(args: argparse.Namespace) -> int:
-    from monitor.alerts.messages import render
-    from monitor.binance.schemas import WireError
-    from monitor.calc import build_report
-    from monitor.engine.model import EngineError
-    from monitor.feed.recording import RecordingError, read_recording
-    from monitor.service.timeline import AlertTimeline
-
-    notifier: _ReplayNotifier | None = None
-    source = resolve_recording(args.file)
-    try:
-        if args.notify:
-            notifier = _ReplayNotifier(args.notify)
-        config = _replay_policy(args.time_scale)
-        meta, lines = read_recording(source)
-        timeline = AlertTimeline(
-            meta,
-            config=config,
-            margin_leverage=args.margin_leverage,
-            with_figures=args.full or bool(args.report) or bool(args.notify),
-        )
-        first_t: int | None = None
-        started = time.monotonic()
-        for line in lines:
-            if args.speed:
-                first_t = line.t if first_t is None else first_t
-                delay = (line.t - first_t) / 1000.0 / args.speed - (time.monotonic() - started)
-                if delay > 0:
-                    time.sleep(delay)
-            for alert in timeline.feed(line):
-                intent = alert.intent
-                if notifier is not None:
-                    notifier.send(alert)
-                if args.json:
-                    _print_json(
-                        {
-                            "t": intent.t_ms,
-                            "account": intent.account,
-                            "kind": intent.kind.value,
-                            "level": None if intent.level is None else intent.level.value,
-                            "risk": intent.risk,
-                            "alert_id": intent.alert_id,
-                            "detail": intent.detail,
-                        }
-                    )
-                elif args.full:
-                    print(render(intent, alert.snapshot, alert.figures).text + "\n", flush=True)
-                else:
-                    print(render(intent, alert.snapshot).line, flush=True)
-        timeline.replay.flush()
-        book = timeline.replay.book
-        if book is None:
-            raise WireError("the recording has no usable REST snapshot (no account state)")
-        summary = build_report(book)
-        if args.report:
-            from monitor.service.report import write_report
-
-            files = write_report(timeline, Path(args.report), source=source)
-            print(f"report: {files.md} {files.html} {files.png}", file=sys.stderr)
-    except (RecordingError, WireError, EngineError, ValueError) as exc:
-        print(f"marginwatch replay: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        failures = notifier.close() if notifier is not None else []
-    if args.json:
-        _print_json({"kind": "summary", "account": meta.account, **summary})
-    else:
-        print(f"{len(timeline.alerts)} alert(s); final risk {summary['risk'] * 100:.2f} %")
-    for problem in failures:
-        print(f"marginwatch replay: {problem}", file=sys.stderr)
-    return 1 if failures else 0
-
-
-def _replay_policy(time_scale: float | None) -> PolicyConfig:
-    """The default policy, or with `--time-scale K` the one a K-fold compressed session (the
-    demo's) ran with; ValueError for K <= 0."""
-    from monitor.alerts.policy import PolicyConfig
-    from monitor.service.demo import demo_policy
-
-    return PolicyConfig() if time_scale is None else demo_policy(time_scale)
-
-
-class _ReplayNotifier:
-    """`replay --notify URL`: sends each alert once, in order, and reports failures per
-    destination (by its redacted URL; a bad URL raises ValueError, also redacted)."""
-
-    def __init__(self, urls: Sequence[str]) -> None:
-        from monitor.alerts.delivery import destinations
-
-        self._dests = destinations([(url, []) for url in urls])
-        self._loop = asyncio.new_event_loop()
-        self.sent = 0
-        #: Per destination (in order): alerts not delivered, and the last error.
-        self._failed: dict[str, tuple[int, str]] = {}
-
-    def send(self, alert: TimedAlert) -> None:
-        from monitor.alerts.delivery import sender_for
-        from monitor.alerts.messages import render
-        from monitor.alerts.redact import scrub
-
-        message = render(alert.intent, alert.snapshot, alert.figures)
-        self.sent += 1
-
-        async def one() -> None:
-            for dest in self._dests:
-                sender = sender_for(dest)
-                try:
-                    result = await sender.send(message)
-                finally:
-                    await sender.aclose()
-                if not result.ok:
-                    count, _ = self._failed.get(dest.display, (0, ""))
-                    error = scrub(str(result.error), dest.secrets)
-                    self._failed[dest.display] = (count + 1, error)
-
-        self._loop.run_until_complete(one())
-
-    def close(self) -> list[str]:
-        """One line per destination that missed alerts (empty when all were delivered)."""
-        self._loop.close()
-        return [
-            f"{count} of {self.sent} alert(s) not delivered to {display}: {error}"
-            for display, (count, error) in self._failed.items()
-        ]
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.service.demo import run_demo
-
-    if args.speed <= 0:
-        print("marginwatch demo: --speed must be > 0", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
-        print(f"marginwatch demo: cannot create {out}: {reason}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(run_demo(out, speed=args.speed, notify=tuple(args.notify)))
-    except KeyboardInterrupt:
-        return 130
-    except ValueError as exc:  # a --notify URL Apprise cannot load (the message is redacted)
-        print(f"marginwatch demo: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _cmd_watch(args: argparse.Namespace) -> int:
-    from monitor.service.watch import run_watch
-
-    if args.interval <= 0:
-        print("marginwatch watch: --interval must be > 0", file=sys.stderr)
-        return 2
-    return run_watch(args.url, args.interval, args.once)
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from monitor.sim.run import run_simulate
-
-    return run_simulate(
-        resolve_recording(args.recording),
-        host=args.host,
-        port=args.port,
-        speed=args.speed,
-        loop=args.loop,
-        api_key=args.api_key,
-        api_secret=args.api_secret,
-    )
-
-
-def _config_path(args: argparse.Namespace) -> str:
-    return str(args.config or os.environ.get("MARGINWATCH_CONFIG") or DEFAULT_CONFIG)
-
-
-def _cmd_check_config(args: argparse.Namespace) -> int:
-    from monitor.config import check_config
-
-    return check_config(args.file)
-
-
-def _load_config(args: argparse.Namespace, command: str) -> Config | None:
-    """The config of --config (or $MARGINWATCH_CONFIG); None after printing its problems."""
-    from monitor.config import ConfigError, load_config
-
-    path = _config_path(args)
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"marginwatch {command}: {path} is not valid:", file=sys.stderr)
-        for where, message in exc.problems:
-            print(f"  {where}: {message}", file=sys.stderr)
-        return None
-
-
-def _state_dir_ok(config: Config, command: str) -> bool:
-    """The outbox's directory is writable; else its problem is printed (one line)."""
-    from monitor.config import state_dir_problems
-
-    problems = state_dir_problems(config.state.dir)
-    for where, message in problems:
-        print(f"marginwatch {command}: {where}: {message}", file=sys.stderr)
-    return not problems
-
-
-def _serve(args: argparse.Namespace, command: str, *, http: bool = True, **options: Any) -> int:
-    """Load the config, set up logging and run the daemon with `options` (DaemonOptions)."""
-    from monitor.service.daemon import DaemonOptions, StartupError
-    from monitor.service.logs import configure_logging
-    from monitor.service.runner import serve
-
-    config = _load_config(args, command)
-    if config is not None and hasattr(args, "shards"):  # run --shards N --index I
-        config = shard_cli.apply_flags(args, config, command)
-    if config is None:
-        return 2
-    if options.get("deliver", True) and not _state_dir_ok(config, command):
-        return 2
-    configure_logging(args.log_level, json=True if args.log_json else None)
-    try:
-        return asyncio.run(serve(config, DaemonOptions(**options), http=http))
-    except StartupError as exc:
-        print(f"marginwatch {command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before the signal handlers were installed
-        return 130
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    return _serve(args, "run", record=Path(args.record) if args.record else None)
-
-
-def _cmd_shard(args: argparse.Namespace) -> int:
-    config = _load_config(args, "shard")
-    return 2 if config is None else shard_cli.run_shard(args, config)
-
-
-def _cmd_record(args: argparse.Namespace) -> int:
-    return _serve(
-        args,
-        "record",
-        http=False,
-        record=Path(args.out),
-        record_all_market=args.all_market,
-        deliver=False,
-        echo=True,
-    )
-
-
-def _cmd_test_alert(args: argparse.Namespace) -> int:
-    from monitor.alerts.testalert import run_test_alert
-
-    config = _load_config(args, "test-alert")
-    if config is None:
-        return 2
-    return run_test_alert(
-        config.notify_targets(), args.tag, telegram_api_base=config.alerts.telegram_api_base
-    )
-
-
-def _cmd_control(args: argparse.Namespace) -> int:
-    from monitor.service.control_client import run_control
-
-    config = _load_config(args, args.command)
-    if config is None:
-        return 2
-    return run_control(config, args.command, args.name, getattr(args, "duration", None))
-
-
-def _print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -410,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"marginwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    recording_help = f"recording (.jsonl or .jsonl.gz) or bundled example: {_examples_text()}"
+    recording_help = f"recording (.jsonl or .jsonl.gz) or bundled example: {examples_text()}"
     demo = _command(
         sub,
         "demo",
@@ -427,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--notify", action="append", default=[], metavar="URL",
         help="also send the alerts to this Apprise URL (repeatable; default: none)",
     )
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=cmd_demo)
     calc = _command(
         sub,
         "calc",
@@ -450,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="Portfolio Margin: chosen margin leverage (selects the margin-loan MM rate)",
     )
-    calc.set_defaults(func=_cmd_calc)
+    calc.set_defaults(func=cmd_calc)
     whatif = _command(
         sub,
         "whatif",
@@ -476,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--margin-leverage", type=int, choices=(3, 5, 10), default=3,
         help="Portfolio Margin: chosen margin leverage (selects the margin-loan MM rate)",
     )
-    whatif.set_defaults(func=_cmd_whatif)
+    whatif.set_defaults(func=cmd_whatif)
     replay = _command(
         sub,
         "replay",
@@ -521,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="send each alert to this Apprise URL (repeatable; default: nothing is sent)",
     )
-    replay.set_defaults(func=_cmd_replay)
+    replay.add_argument(
+        "--config",
+        help="with --notify: make the delivery outbox in this config's state directory and "
+        "send with its [alerts] settings (Telegram API base, PagerDuty events URL) (default: "
+        "a temporary directory, default settings)",
+    )
+    replay.set_defaults(func=cmd_replay)
     run = _command(
         sub,
         "run",
@@ -534,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", metavar="FILE", help="also record every account's traffic (default: off)"
     )
     shard_cli.add_flags(run)
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=cmd_run)
     shard_cmd = _command(
         sub,
         "shard",
@@ -545,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(shard_cmd)
     shard_cli.add_flags(shard_cmd)
     shard_cmd.add_argument("--all", action="store_true", help="print every shard's accounts")
-    shard_cmd.set_defaults(func=_cmd_shard)
+    shard_cmd.set_defaults(func=cmd_shard)
     record = _command(
         sub,
         "record",
@@ -561,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep every symbol of multi-symbol market frames (default: held symbols only)",
     )
-    record.set_defaults(func=_cmd_record)
+    record.set_defaults(func=cmd_record)
     watch = _command(
         sub,
         "watch",
@@ -574,12 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--url", default="http://127.0.0.1:9108", help="the daemon's HTTP base URL")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     watch.add_argument("--once", action="store_true", help="print one view and exit")
-    watch.set_defaults(func=_cmd_watch)
+    watch.set_defaults(func=cmd_watch)
     simulate = _command(
         sub,
         "simulate",
         "run the local fake Binance exchange (REST + websockets) from a recording",
-        f"Serve RECORDING (a file, or a bundled example name: {_examples_text()}) as a fake "
+        f"Serve RECORDING (a file, or a bundled example name: {examples_text()}) as a fake "
         'Binance exchange on loopback. Point an account with environment = "custom" at the '
         "printed URLs.",
     )
@@ -592,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--api-secret", default="sim-api-secret", help="the API secret it verifies signatures with"
     )
-    simulate.set_defaults(func=_cmd_simulate)
+    simulate.set_defaults(func=cmd_simulate)
     check = _command(
         sub,
         "check-config",
@@ -602,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise.",
     )
     check.add_argument("file", metavar="CONFIG", help="marginwatch TOML config")
-    check.set_defaults(func=_cmd_check_config)
+    check.set_defaults(func=cmd_check_config)
     test_alert = _command(
         sub,
         "test-alert",
@@ -614,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help=f"config file (default: $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
     )
     test_alert.add_argument("--tag", help="only destinations with this tag (default: all)")
-    test_alert.set_defaults(func=_cmd_test_alert)
+    test_alert.set_defaults(func=cmd_test_alert)
     for action, short, what in (
         ("ack", "acknowledge an account's current episode", "stops its repeats and escalation"),
         ("snooze", "snooze an account's alerts for a while", "silences repeats and levels up to"
@@ -633,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         control.add_argument(
             "--config", help=f"config file (default: $MARGINWATCH_CONFIG or {DEFAULT_CONFIG})"
         )
-        control.set_defaults(func=_cmd_control)
+        control.set_defaults(func=cmd_control)
     return parser
 
 

@@ -206,7 +206,7 @@ def test_calc_and_replay_take_bundled_example_names(
 def test_a_file_named_like_an_example_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor.cli import resolve_recording
+    from monitor.commands.recordings import resolve_recording
 
     monkeypatch.chdir(tmp_path)
     assert resolve_recording("usdm") == str(example_path("usdm"))

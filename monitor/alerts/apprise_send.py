@@ -28,8 +28,9 @@ import apprise
 from monitor.alerts.incidents import with_incident
 from monitor.alerts.inflight import InFlight
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.redact import APPRISE_LOGGER, guard_apprise_logs, scrub
+from monitor.alerts.redact import APPRISE_LOGGER, guard_apprise_logs
 from monitor.alerts.sender import SendResult, idempotency_key
+from monitor.base.secrets import scrub
 
 #: Where the Apprise warnings of the current send go (Apprise copies the context into the
 #: threads it dispatches to, so this follows the send wherever it runs).

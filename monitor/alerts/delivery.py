@@ -1,5 +1,8 @@
 """Destinations: Apprise URLs (or an Apprise YAML/text config file) with routing tags.
 
+What a destination is and which alerts it hears; the senders that serve destinations are
+built in `destinations` (the one place for the daemon, `test-alert` and `replay --notify`).
+
 Routing: a destination's tags split into category tags (`warning`, `critical`, `emergency`,
 `ops`, `info`) and account tags (any other tag). It receives an alert when it has no category
 tag or shares one with the alert, and has no account tag or names the alert's account. Level
@@ -33,12 +36,11 @@ from pathlib import Path
 
 import apprise
 
-from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, URGENCY_MODES, AppriseSender
-from monitor.alerts.pagerduty import DEFAULT_EVENTS_URL, PagerDutySender, is_events_url, routing_key
-from monitor.alerts.policy import CATEGORY_TAGS, TAG_ESCALATION, AlertIntent, AlertKind
+from monitor.alerts.apprise_send import DEFAULT_TIMEOUT_S, URGENCY_MODES
+from monitor.alerts.levels import CATEGORY_TAGS, TAG_ESCALATION, AlertIntent, AlertKind
+from monitor.alerts.pagerduty import is_events_url, routing_key
 from monitor.alerts.redact import privacy_url, redacted_url, url_secrets
-from monitor.alerts.sender import Sender
-from monitor.alerts.telegram import DEFAULT_API_BASE, SCHEMES, TelegramSender, parse_tgram
+from monitor.alerts.telegram import SCHEMES, parse_tgram
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,33 +172,3 @@ def routes(dests: Sequence[Destination], intent: AlertIntent) -> list[Destinatio
     """The destinations that should receive `intent`."""
     return [d for d in dests if d.accepts(intent)]
 
-
-def sender_for(
-    dest: Destination,
-    *,
-    telegram_api_base: str = DEFAULT_API_BASE,
-    timeout_s: float | None = None,
-    telegram_buttons: bool = False,
-    pagerduty_events_url: str = DEFAULT_EVENTS_URL,
-) -> Sender:
-    """The sender for one destination: our Telegram client for tgram://, our Events v2 client
-    for pagerduty://ROUTING_KEY, Apprise otherwise (`timeout_s` overrides the destination's
-    own; `telegram_buttons`: level alerts carry Ack / Snooze / Status buttons)."""
-    timeout_s = dest.timeout_s if timeout_s is None else timeout_s
-    if is_events_url(dest.url):
-        return PagerDutySender(
-            routing_key(dest.url), dest.secrets, events_url=pagerduty_events_url,
-            timeout_s=timeout_s,
-        )
-    if dest.is_telegram:
-        token, chats = parse_tgram(dest.url)
-        return TelegramSender(
-            token,
-            chats[0],
-            dest.secrets,
-            api_base=telegram_api_base,
-            timeout_s=timeout_s,
-            urgency=dest.urgency,
-            buttons=telegram_buttons,
-        )
-    return AppriseSender(dest.url, dest.secrets, timeout_s=timeout_s, urgency=dest.urgency)

@@ -9,7 +9,8 @@ configurable local zone, and in UTC too when that zone is not UTC.
 
 `urgency` tells a sender how loudly to deliver a rendered alert (Apprise notify type, channel
 priority, a silent Telegram message); it is read from the subject's bracketed label, so it
-survives the outbox, which stores only the texts.
+survives the outbox, which stores only the texts. Labels, urgencies and summary sentences per
+kind come from the table of alert kinds (`alerts/kinds.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from monitor.alerts.policy import AlertIntent, AlertKind
+from monitor.alerts import kinds
+from monitor.alerts.kinds import URGENCY
+from monitor.alerts.levels import AlertIntent
 from monitor.engine.model import Mode
 from monitor.engine.risk import LegFigures, RiskSnapshot
 
@@ -75,67 +78,15 @@ class RenderedAlert:
         return URGENCY.get(tag, "warning")
 
 
-_LABELS = {
-    AlertKind.ALL_CLEAR: "ALL CLEAR",
-    AlertKind.RAPID: "RAPID",
-    AlertKind.BLIND: "BLIND",
-    AlertKind.RESTORED: "RESTORED",
-    AlertKind.DRIFT: "DRIFT",
-    AlertKind.DIGEST: "DIGEST",
-    AlertKind.ESCALATION: "ESCALATION",
-}
-
-#: How loudly each subject label is delivered: `emergency` (wake me), `critical`, `warning`,
-#: `success` (all clear, sight restored) or `info` (quiet). Unknown labels are `warning`.
-URGENCY = {
-    "EMERGENCY": "emergency",
-    "ESCALATION": "emergency",
-    "CRITICAL": "critical",
-    "WARNING": "warning",
-    "RAPID": "critical",
-    "BLIND": "critical",
-    "OPS": "warning",
-    "DRIFT": "warning",
-    "EXCHANGE": "warning",
-    "ALL CLEAR": "success",
-    "RESTORED": "success",
-    "INFO": "info",
-    "DIGEST": "info",
-    "TEST": "info",
-}
-URGENCIES = ("emergency", "critical", "warning", "success", "info")
-
-
 def label(intent: AlertIntent) -> str:
-    """The bracketed tag of a subject: the level for level-bearing alerts, else the kind."""
-    if intent.level is not None and intent.kind not in (AlertKind.RAPID, AlertKind.ESCALATION):
-        return intent.level.upper()
-    return _LABELS.get(intent.kind, "INFO")
+    """The bracketed tag of a subject: the level for level-bearing alerts, else the kind's
+    (`kinds.KINDS`)."""
+    return kinds.label(intent)
 
 
 def summary(intent: AlertIntent) -> str:
-    match intent.kind:
-        case AlertKind.LEVEL:
-            return f"risk reached {intent.level}"
-        case AlertKind.REPEAT:
-            return f"{intent.level} persists"
-        case AlertKind.DEESCALATION:
-            return f"eased from {intent.peak} to {intent.level}"
-        case AlertKind.ALL_CLEAR:
-            return f"all clear (peak was {intent.peak})"
-        case AlertKind.RAPID:
-            return "rapid deterioration"
-        case AlertKind.BLIND:
-            return "monitor blind"
-        case AlertKind.RESTORED:
-            return "sight restored"
-        case AlertKind.DRIFT:
-            return "local figures disagree with the exchange"
-        case AlertKind.DIGEST:
-            return "daily digest"
-        case AlertKind.ESCALATION:
-            return "emergency not acknowledged"
-    return f"exchange signal: {intent.topic.split(':')[0]}"
+    """What happened, in a few words (`kinds.KINDS`)."""
+    return kinds.summary(intent)
 
 
 def pct(fraction: float | None, digits: int = 1) -> str:

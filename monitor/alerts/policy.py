@@ -28,320 +28,42 @@ all-clear resolves it; blind/restored share one key too.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
-from enum import StrEnum
-
-
-class Level(StrEnum):
-    """Alert levels, lowest first."""
-
-    WARNING = "warning"
-    CRITICAL = "critical"
-    EMERGENCY = "emergency"
-
-
-class AlertKind(StrEnum):
-    LEVEL = "level"  # an upward crossing
-    REPEAT = "repeat"  # emergency still holds
-    DEESCALATION = "deescalation"
-    ALL_CLEAR = "all_clear"
-    RAPID = "rapid"
-    BLIND = "blind"
-    RESTORED = "restored"
-    DRIFT = "drift"
-    EXCHANGE = "exchange"
-    OUTBOX = "outbox"  # daemon-wide: the alert outbox cannot be written / works again
-    DIGEST = "digest"  # daemon-wide: the daily summary (`[heartbeat] digest_at`)
-    ESCALATION = "escalation"  # an emergency nobody acknowledged within `escalate_after_ms`
-
-
-#: Routing tags besides account names.
-TAG_OPS = "ops"
-TAG_INFO = "info"
-TAG_ESCALATION = "escalation"
-CATEGORY_TAGS = frozenset(
-    {Level.WARNING, Level.CRITICAL, Level.EMERGENCY, TAG_OPS, TAG_INFO, TAG_ESCALATION}
+from monitor.alerts.attention import Attention, hides
+from monitor.alerts.exchange_signals import ExchangeSignals
+from monitor.alerts.levels import (
+    BY_RANK,
+    TAG_ESCALATION,
+    TAG_INFO,
+    TAG_OPS,
+    AlertIntent,
+    AlertKind,
+    Ladder,
+    Level,
+    level_tags,
+    rank,
 )
-
-_BY_RANK: tuple[Level | None, ...] = (None, Level.WARNING, Level.CRITICAL, Level.EMERGENCY)
-
-
-def rank(level: Level | None) -> int:
-    """0 for no level, 1 warning, 2 critical, 3 emergency."""
-    return 0 if level is None else _BY_RANK.index(level)
-
-
-def level_tags(level: Level | None) -> frozenset[str]:
-    """Level tags are cumulative: a destination tagged `critical` hears critical and emergency."""
-    return frozenset(str(lv) for lv in _BY_RANK[1 : rank(level) + 1])
-
-
-#: Exchange-reported account statuses and the level they deserve (others: warning; NORMAL: none).
-_STATUS_LEVEL = {
-    "NORMAL": None,
-    "MARGIN_CALL": Level.CRITICAL,
-    "SUPPLY_MARGIN": Level.CRITICAL,
-    "REDUCE_ONLY": Level.EMERGENCY,
-    "ACTIVE_LIQUIDATION": Level.EMERGENCY,
-    "FORCE_LIQUIDATION": Level.EMERGENCY,
-    "BANKRUPTED": Level.EMERGENCY,
-}
-
-
-def status_level(status: str) -> Level | None:
-    return _STATUS_LEVEL.get(status.upper(), Level.WARNING)
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    """Thresholds and timings of one account's policy (fractions of risk, milliseconds)."""
-
-    warning: float = 0.70
-    critical: float = 0.85
-    emergency: float = 0.95
-    hysteresis: float = 0.03
-    dwell_ms: int = 5_000
-    repeat_ms: int = 60_000
-    rapid_rise: float = 0.15
-    rapid_window_ms: int = 600_000
-    stale_after_ms: int = 15_000
-    drift_rel_tol: float = 0.02
-    drift_abs_tol: float = 0.005
-    exchange_dedup_ms: int = 300_000
-    #: An emergency unacknowledged this long escalates (0: never).
-    escalate_after_ms: int = 300_000
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.warning < self.critical < self.emergency:
-            raise ValueError(
-                f"alert levels must rise: warning {self.warning} < critical {self.critical}"
-                f" < emergency {self.emergency}, all above 0"
-            )
-        if self.hysteresis < 0.0 or self.dwell_ms < 0 or self.repeat_ms <= 0:
-            raise ValueError("hysteresis and dwell_ms must be >= 0 and repeat_ms > 0")
-        if self.rapid_rise <= 0.0 or self.rapid_window_ms <= 0 or self.stale_after_ms <= 0:
-            raise ValueError("rapid_rise, rapid_window_ms and stale_after_ms must be > 0")
-        if self.escalate_after_ms < 0:
-            raise ValueError("escalate_after_ms must be >= 0")
-
-    @property
-    def lines(self) -> tuple[float, float, float]:
-        return (self.warning, self.critical, self.emergency)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertIntent:
-    """One decision to alert; the heavy figures for its message are attached by the caller."""
-
-    alert_id: str
-    account: str
-    kind: AlertKind
-    level: Level | None
-    risk: float | None
-    t_ms: int
-    tags: frozenset[str]
-    topic: str = ""  # what an exchange / drift / blind alert is about
-    detail: str = ""  # human-readable specifics
-    peak: Level | None = None  # de-escalation: the level left; all-clear: the episode's peak
-    incident: str = ""  # the episode (or blind span) this alert belongs to; all-clear resolves
-    acked: Level | None = None  # the level a human acknowledged in this episode
-    snoozed_until_ms: int | None = None  # a snooze in force when the alert was decided
-
-    @property
-    def rank(self) -> int:
-        return rank(self.level)
-
-    @property
-    def coalesce_key(self) -> str:
-        """Queued alerts with the same key supersede each other (newest wins)."""
-        return f"{self.account}/{self.kind}/{self.topic}"
-
-
-# ---- events -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Risk:
-    """A freshly evaluated snapshot's risk."""
-
-    risk: float
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """Time passes (the service ticks at least once a second)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """The sources that must stay fresh: e.g. `mark:BTCUSDT`, `user_stream`, `index:BTC`.
-
-    `limits` gives a source its own staleness limit (ms) where it is not `stale_after_ms`:
-    inputs that are polled rather than streamed (a PM asset index price without a streamed
-    proxy, the bracket and collateral tables) refresh more slowly than a stream; a limit below
-    `stale_after_ms` is raised to it."""
-
-    sources: frozenset[str]
-    limits: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """A watched source delivered fresh data (or proved alive) at `now`."""
-
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class SourceDown:
-    """A watched source is known to be out of date now, before its staleness limit: e.g. the
-    user stream while the REST resync that must follow its gap keeps failing. Blind at once,
-    with `reason`; the source's next `Seen` clears it."""
-
-    source: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """A local figure next to the exchange's own value of it."""
-
-    figure: str
-    local: float
-    exchange: float
-
-
-@dataclass(frozen=True, slots=True)
-class MarginCall:
-    """The exchange pushed a margin call."""
-
-
-@dataclass(frozen=True, slots=True)
-class RiskLevelChange:
-    """Portfolio Margin `riskLevelChange` with its status (MARGIN_CALL, REDUCE_ONLY, ...)."""
-
-    status: str
-    uni_mmr: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountStatus:
-    """The account status the exchange reports (NORMAL, MARGIN_CALL, REDUCE_ONLY, ...)."""
-
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPermissions:
-    """What the account's API key may do beyond reading (e.g. "futures trading", "withdrawals")."""
-
-    enabled: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NegativeBalance:
-    """An asset balance; below zero means auto-conversion is pending."""
-
-    asset: str
-    amount: float
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """A human acknowledged the account's current episode (at the level it stands at)."""
-
-    by: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Snooze:
-    """A human silenced repeats and levels up to the current one until `until_ms`."""
-
-    until_ms: int
-    by: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Unsnooze:
-    """A human ended the snooze early."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attention:
-    """What humans said about an account (persisted; see `AlertPolicy.attention`): the level
-    acknowledged in the episode `ack_incident` (0 ms: none), and a snooze."""
-
-    ack_level: Level | None = None
-    ack_ms: int = 0
-    ack_incident: str = ""
-    snooze_level: Level | None = None
-    snooze_until_ms: int = 0
-
-    @property
-    def empty(self) -> bool:
-        return self.ack_level is None and self.snooze_level is None
-
-
-PolicyEvent = (
-    Risk
-    | Tick
-    | Watch
-    | Seen
-    | SourceDown
-    | Drift
-    | MarginCall
-    | RiskLevelChange
-    | AccountStatus
-    | NegativeBalance
-    | KeyPermissions
-    | Ack
-    | Snooze
-    | Unsnooze
+from monitor.alerts.policy_config import PolicyConfig
+from monitor.alerts.policy_events import (
+    AccountStatus,
+    Ack,
+    Drift,
+    KeyPermissions,
+    MarginCall,
+    NegativeBalance,
+    PolicyEvent,
+    Risk,
+    RiskLevelChange,
+    Seen,
+    Snooze,
+    SourceDown,
+    Tick,
+    Unsnooze,
+    Watch,
 )
+from monitor.alerts.rise_window import RiseWindow
+from monitor.alerts.sight import Sight
 
 _NOTHING: tuple[AlertIntent, ...] = ()
-
-
-@dataclass(slots=True)
-class _RiseWindow:
-    """Sliding minimum of risk over a window, in buckets: O(1) amortised, bounded memory.
-
-    Values are kept per bucket (1/60 of the window), so the window reaches back up to one bucket
-    further than `window_ms`: a slightly more sensitive test, never a missed rise.
-    """
-
-    window_ms: int
-    bucket_ms: int
-    mins: deque[tuple[int, float]] = field(default_factory=deque)
-
-    def push(self, risk: float, now_ms: int) -> float:
-        """Record `risk` and return the minimum over the window (including it)."""
-        bucket = now_ms - now_ms % self.bucket_ms
-        mins = self.mins
-        while mins and mins[0][0] + self.bucket_ms + self.window_ms <= now_ms:
-            mins.popleft()
-        if not (mins and mins[-1][0] == bucket and mins[-1][1] <= risk):
-            while mins and mins[-1][1] >= risk:
-                mins.pop()
-            mins.append((bucket, risk))
-        return mins[0][1]
-
-
-@dataclass(frozen=True, slots=True)
-class Ladder:
-    """The last level-ladder alert persisted for an account (what `AlertPolicy.resume` reads):
-    its kind, its level, the highest level raised since the last all-clear, and the account
-    status the exchange last reported in an alert (None: never alerted on one)."""
-
-    kind: AlertKind
-    level: Level | None
-    peak: Level | None
-    status: str | None = None
-    episode_ms: int | None = None  # when the episode in progress began (its incident key)
-
-
-_LEVEL_NAMES = frozenset(str(level) for level in Level)
 #: Kinds that belong to an episode (they carry its incident key).
 _EPISODE_KINDS = frozenset(
     {
@@ -353,52 +75,6 @@ _EPISODE_KINDS = frozenset(
         AlertKind.RAPID,
     }
 )
-#: Kinds an ack or snooze can quiet; anything else (blind, restored, all-clear, drift...) is sent.
-_QUIETABLE = frozenset(
-    {
-        AlertKind.LEVEL,
-        AlertKind.REPEAT,
-        AlertKind.RAPID,
-        AlertKind.EXCHANGE,
-        AlertKind.DEESCALATION,
-        AlertKind.ESCALATION,
-    }
-)
-
-
-def audience_rank(intent: AlertIntent) -> int:
-    """The highest level whose subscribers hear `intent` (its level, or its cumulative level
-    tags: a de-escalation is heard at the level it left), at least 1."""
-    tagged = max((rank(Level(t)) for t in intent.tags if t in _LEVEL_NAMES), default=0)
-    return max(rank(intent.level), tagged, 1)
-
-
-def hides(intent: AlertIntent, attention: Attention, now_ms: int) -> bool:
-    """Whether an ack or snooze in `attention` quiets `intent` (pure; the policy's filter).
-
-    Never: a level above the acknowledged / snoozed one, a crossing into emergency, anything
-    decided at risk >= 1.0, a blind monitor, an all-clear. An ack quiets the repeats and the
-    escalation of its episode's level; a snooze quiets, while it lasts, whatever is at or below
-    its level (de-escalation notices included)."""
-    if intent.kind not in _QUIETABLE:
-        return False
-    if intent.risk is not None and intent.risk >= 1.0:
-        return False
-    if intent.kind is AlertKind.LEVEL and intent.level is Level.EMERGENCY:
-        return False
-    if intent.kind is AlertKind.EXCHANGE and intent.level is None:
-        return False  # not a level: an account status or key notice is always said
-    audience = audience_rank(intent)
-    acked = rank(attention.ack_level)
-    if (
-        acked
-        and intent.kind in (AlertKind.REPEAT, AlertKind.ESCALATION)
-        and audience <= acked
-        and intent.incident == attention.ack_incident
-    ):
-        return True
-    snoozed = rank(attention.snooze_level)
-    return bool(snoozed) and now_ms < attention.snooze_until_ms and audience <= snoozed
 
 
 class AlertPolicy:
@@ -416,17 +92,15 @@ class AlertPolicy:
         self._below_since: int | None = None
         self._deesc_sent = False
         self._emergency_sent_ms = 0
-        self._rise = _RiseWindow(cfg.rapid_window_ms, max(1, cfg.rapid_window_ms // 60))
+        self._rise = RiseWindow(cfg.rapid_window_ms, max(1, cfg.rapid_window_ms // 60))
         self._rapid_armed = True
-        self._seen: dict[str, int] = {}
-        self._unseen: set[str] = set()
-        self._limits: dict[str, int] = {}  # per-source staleness limits above stale_after_ms
-        self._down: dict[str, str] = {}  # sources known out of date now, with the reason
+        self._sight = sight = Sight(cfg.stale_after_ms)
+        # The sight's containers, never rebound: the per-tick path reads them without a hop.
+        self._seen = sight.seen
+        self._unseen = sight.unseen
+        self._down = sight.down
         self._blind_since: int | None = None
-        self._drifting: set[str] = set()
-        self._exchange_sent: dict[str, int] = {}
-        self._status: str | None = None
-        self._negative: set[str] = set()
+        self._signals = ExchangeSignals(cfg, self._intent)
         self._episode_ms: int | None = None  # the episode's first level alert (incident key)
         self._attention = Attention()
         self._emergency_since = 0
@@ -436,7 +110,7 @@ class AlertPolicy:
 
     @property
     def level(self) -> Level | None:
-        return _BY_RANK[self._level]
+        return BY_RANK[self._level]
 
     @property
     def risk(self) -> float | None:
@@ -459,12 +133,7 @@ class AlertPolicy:
     def attention(self, now_ms: int) -> Attention:
         """The ack of the current episode and the snooze in force at `now_ms` (what is
         persisted and shown); stale ones (another episode, a snooze that ended) are dropped."""
-        att = self._attention
-        if att.ack_level is not None and att.ack_incident != self.incident:
-            att = Attention(snooze_level=att.snooze_level, snooze_until_ms=att.snooze_until_ms)
-        if att.snooze_level is not None and now_ms >= att.snooze_until_ms:
-            att = Attention(att.ack_level, att.ack_ms, att.ack_incident)
-        self._attention = att
+        self._attention = att = self._attention.current(self.incident, now_ms)
         return att
 
     def restore(self, attention: Attention, now_ms: int) -> None:
@@ -486,7 +155,7 @@ class AlertPolicy:
         (de-escalation, all-clear) and a higher one escalates, as if the run had not stopped.
         The exchange's account status resumes too: only a status that changed is announced."""
         if ladder.status is not None:
-            self._status = ladder.status
+            self._signals.status = ladder.status
         if ladder.kind is AlertKind.ALL_CLEAR:
             level = 0
         elif ladder.kind is AlertKind.REPEAT:
@@ -521,30 +190,23 @@ class AlertPolicy:
                 self._snooze(until_ms, now_ms)
                 return _NOTHING
             case Unsnooze():
-                att = self.attention(now_ms)
-                self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident)
+                self._attention = self.attention(now_ms).without_snooze()
                 return _NOTHING
             case Watch(sources, limits):
                 return self._quiet(list(self._on_watch(sources, now_ms, limits)), now_ms)
             case Drift():
-                return self._on_drift(event, now_ms)
+                return self._signals.drift(event, now_ms)
             case KeyPermissions(enabled):
-                return self._on_key(enabled, now_ms)
+                return self._signals.key(enabled, now_ms)
             case MarginCall():
-                out = self._exchange("MARGIN_CALL", Level.CRITICAL, "margin call", now_ms)
-                return self._quiet(list(out), now_ms)
+                return self._quiet(list(self._signals.margin_call(now_ms)), now_ms)
             case RiskLevelChange(status, uni_mmr):
-                note = f"riskLevelChange {status}" + (
-                    f" (uniMMR {uni_mmr:.3f})" if uni_mmr is not None else ""
-                )
-                topic = f"riskLevelChange:{status}"
-                return self._quiet(
-                    list(self._exchange(topic, status_level(status), note, now_ms)), now_ms
-                )
+                out = self._signals.risk_level_change(status, uni_mmr, now_ms)
+                return self._quiet(list(out), now_ms)
             case AccountStatus(status):
-                return self._quiet(list(self._on_status(status, now_ms)), now_ms)
+                return self._quiet(list(self._signals.status_change(status, now_ms)), now_ms)
             case NegativeBalance(asset, amount):
-                return self._quiet(list(self._on_negative(asset, amount, now_ms)), now_ms)
+                return self._quiet(list(self._signals.negative(asset, amount, now_ms)), now_ms)
         raise TypeError(f"not a policy event: {event!r}")
 
     def on_risk(self, risk: float, now_ms: int) -> tuple[AlertIntent, ...]:
@@ -563,7 +225,7 @@ class AlertPolicy:
                 self._rapid_armed = False
                 if not escalated:
                     detail = f"risk rose {rise * 100:.1f} points (from {low * 100:.1f} %)"
-                    lv = _BY_RANK[max(self._level, 1)]
+                    lv = BY_RANK[max(self._level, 1)]
                     out.append(self._intent(AlertKind.RAPID, None, now_ms, lv, detail=detail))
         elif rise < self.config.rapid_rise / 2:
             self._rapid_armed = True
@@ -572,7 +234,7 @@ class AlertPolicy:
     def on_tick(self, now_ms: int) -> tuple[AlertIntent, ...]:
         """The once-a-second clock: staleness, and the dwell/repeat timers of a raised level."""
         quiet = self._blind_since is None and not (self._fresh and self._level)
-        if quiet and not self._stale(now_ms):
+        if quiet and not self._sight.stale(now_ms):
             return _NOTHING  # the common case: in sight and nothing raised
         out: list[AlertIntent] = []
         self._check_sight(now_ms, out)
@@ -587,17 +249,14 @@ class AlertPolicy:
         if not self._level:
             return  # nothing raised: nothing to acknowledge
         level = max(self._level, rank(att.ack_level))
-        self._attention = Attention(
-            _BY_RANK[level], now_ms, self.incident, att.snooze_level, att.snooze_until_ms
-        )
+        self._attention = att.acked(BY_RANK[level], now_ms, self.incident)
 
     def _snooze(self, until_ms: int, now_ms: int) -> None:
         att = self.attention(now_ms)
         if until_ms <= now_ms:
-            self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident)
+            self._attention = att.without_snooze()
             return
-        level = _BY_RANK[max(self._level, 1)]
-        self._attention = Attention(att.ack_level, att.ack_ms, att.ack_incident, level, until_ms)
+        self._attention = att.snoozed(BY_RANK[max(self._level, 1)], until_ms)
 
     def _quiet(self, out: list[AlertIntent], now_ms: int) -> tuple[AlertIntent, ...]:
         """`out` without what an ack or snooze hides (`hides`)."""
@@ -652,7 +311,7 @@ class AlertPolicy:
             self._peak = max(self._peak, target)
             self._deesc_sent = False
             self._below_since = None
-            out.append(self._intent(AlertKind.LEVEL, _BY_RANK[target], now_ms))
+            out.append(self._intent(AlertKind.LEVEL, BY_RANK[target], now_ms))
             if target == 3:
                 self._emergency_sent_ms = now_ms
                 self._emergency_since = now_ms
@@ -672,24 +331,21 @@ class AlertPolicy:
         return False
 
     def _descend(self, target: int, now_ms: int, out: list[AlertIntent]) -> None:
-        left = _BY_RANK[self._level]
+        left = BY_RANK[self._level]
         self._level = target
         self._below_since = None
         self._escalated_ms = None
         if target == 0:
-            peak = _BY_RANK[self._peak]
+            peak = BY_RANK[self._peak]
             self._peak = 0
             out.append(self._intent(AlertKind.ALL_CLEAR, None, now_ms, peak, peak=peak, info=True))
             self._episode_ms = None  # the all-clear carried the incident key; it is resolved
-            att = self._attention
-            self._attention = Attention(
-                snooze_level=att.snooze_level, snooze_until_ms=att.snooze_until_ms
-            )
+            self._attention = self._attention.without_ack()
         elif not self._deesc_sent:
             self._deesc_sent = True
             out.append(
                 self._intent(
-                    AlertKind.DEESCALATION, _BY_RANK[target], now_ms, left, peak=left, info=True
+                    AlertKind.DEESCALATION, BY_RANK[target], now_ms, left, peak=left, info=True
                 )
             )
 
@@ -706,16 +362,7 @@ class AlertPolicy:
     def _on_watch(
         self, sources: frozenset[str], now_ms: int, limits: tuple[tuple[str, int], ...] = ()
     ) -> tuple[AlertIntent, ...]:
-        base = self.config.stale_after_ms
-        self._limits = {s: ms for s, ms in limits if s in sources and ms > base}
-        for gone in self._down.keys() - sources:
-            del self._down[gone]
-        for gone in self._seen.keys() - sources:
-            del self._seen[gone]
-            self._unseen.discard(gone)
-        for new in sources - self._seen.keys():
-            self._seen[new] = now_ms
-            self._unseen.add(new)
+        self._sight.watch(sources, now_ms, limits)
         return self._restore_if_sighted(now_ms)
 
     def seen(self, source: str, now_ms: int) -> tuple[AlertIntent, ...]:
@@ -730,24 +377,11 @@ class AlertPolicy:
             self._down.pop(source, None)
         return self._restore_if_sighted(now_ms) if self._blind_since is not None else _NOTHING
 
-    def _stale(self, now_ms: int) -> list[str]:
-        oldest = now_ms - self.config.stale_after_ms
-        seen = self._seen
-        down = self._down
-        if not down and (not seen or min(seen.values()) >= oldest):
-            return []  # the common case, checked without building anything
-        limits = self._limits
-        return sorted(
-            s
-            for s, t in seen.items()
-            if s in down or (t < oldest and (s not in limits or t < now_ms - limits[s]))
-        )
-
     def _check_sight(self, now_ms: int, out: list[AlertIntent]) -> None:
         if self._blind_since is not None:
             out.extend(self._restore_if_sighted(now_ms))
             return
-        stale = self._stale(now_ms)
+        stale = self._sight.stale(now_ms)
         if stale:
             self._blind_since = now_ms
             self._fresh = False
@@ -767,7 +401,7 @@ class AlertPolicy:
 
     def _restore_if_sighted(self, now_ms: int) -> tuple[AlertIntent, ...]:
         since = self._blind_since
-        if since is None or self._unseen or self._stale(now_ms):
+        if since is None or self._unseen or self._sight.stale(now_ms):
             return _NOTHING
         self._blind_since = None
         # Data stamped before the blind start (a REST group fetched across it, a wall clock
@@ -778,83 +412,6 @@ class AlertPolicy:
             self._intent(
                 AlertKind.RESTORED, None, at, self.level, ops=True, info=True, detail=detail,
                 incident=f"{self.account}:blind:{since}",
-            ),
-        )
-
-    # ---- drift and exchange signals ----
-
-    def _on_drift(self, event: Drift, now_ms: int) -> tuple[AlertIntent, ...]:
-        cfg = self.config
-        gap = abs(event.local - event.exchange)
-        tol = cfg.drift_abs_tol + cfg.drift_rel_tol * max(abs(event.local), abs(event.exchange))
-        if gap <= tol:
-            self._drifting.discard(event.figure)
-            return _NOTHING
-        if event.figure in self._drifting:
-            return _NOTHING
-        self._drifting.add(event.figure)
-        detail = f"{event.figure}: local {event.local:.6g} vs exchange {event.exchange:.6g}"
-        return (
-            self._intent(
-                AlertKind.DRIFT, None, now_ms, None, ops=True, topic=event.figure, detail=detail
-            ),
-        )
-
-    def _on_key(self, enabled: tuple[str, ...], now_ms: int) -> tuple[AlertIntent, ...]:
-        if not enabled:
-            return _NOTHING
-        detail = (
-            f"the API key allows {', '.join(enabled)}; a monitor needs only reading — restrict "
-            "the key (Binance API management) or create a read-only one"
-        )
-        return (
-            self._intent(
-                AlertKind.EXCHANGE, None, now_ms, None, ops=True, topic="api-key", detail=detail
-            ),
-        )
-
-    def _exchange(
-        self, topic: str, level: Level | None, detail: str, now_ms: int
-    ) -> tuple[AlertIntent, ...]:
-        last = self._exchange_sent.get(topic)
-        if last is not None and now_ms - last < self.config.exchange_dedup_ms:
-            return _NOTHING
-        self._exchange_sent[topic] = now_ms
-        return (
-            self._intent(
-                AlertKind.EXCHANGE,
-                level,
-                now_ms,
-                level,
-                info=level is None,
-                topic=topic,
-                detail=detail,
-            ),
-        )
-
-    def _on_status(self, status: str, now_ms: int) -> tuple[AlertIntent, ...]:
-        previous, self._status = self._status, status
-        if status == previous or (previous is None and status_level(status) is None):
-            return _NOTHING
-        detail = f"account status {previous or 'unknown'} → {status}"
-        return self._exchange(f"accountStatus:{status}", status_level(status), detail, now_ms)
-
-    def _on_negative(self, asset: str, amount: float, now_ms: int) -> tuple[AlertIntent, ...]:
-        if amount >= 0.0:
-            self._negative.discard(asset)
-            return _NOTHING
-        if asset in self._negative:
-            return _NOTHING
-        self._negative.add(asset)
-        detail = f"negative {asset} balance {amount:.8g}: auto-conversion pending"
-        return (
-            self._intent(
-                AlertKind.EXCHANGE,
-                Level.WARNING,
-                now_ms,
-                Level.WARNING,
-                topic=f"negativeBalance:{asset}",
-                detail=detail,
             ),
         )
 

@@ -21,8 +21,8 @@ import aiohttp
 
 from monitor.alerts.inflight import InFlight
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.redact import scrub
 from monitor.alerts.sender import SendResult
+from monitor.base.secrets import scrub
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 SCHEMES = ("tgram", "telegram")

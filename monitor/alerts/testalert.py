@@ -1,10 +1,11 @@
 """`marginwatch test-alert`: send a test message to every destination and report each outcome.
 
-Each destination gets one attempt (no outbox, no retries); the report names destinations by
-their redacted URL only. `--tag T` sends to exactly the destinations an alert tagged T would
-reach: those tagged T, those whose category tags accept a T alert (`critical` hears an
-`emergency` test) and untagged ones (they hear everything). A level tag sends the test with that
-level's urgency (`[TEST EMERGENCY]`), so the phone rings as it will for the real thing.
+Each destination gets one attempt (no outbox, no retries), from the sender the daemon would use
+(`destinations`: the same targets, options and settings, with a 30 s timeout); the report names
+destinations by their redacted URL only. `--tag T` sends to exactly the destinations an alert
+tagged T would reach: those tagged T, those whose category tags accept a T alert (`critical`
+hears an `emergency` test) and untagged ones (they hear everything). A level tag sends the test
+with that level's urgency (`[TEST EMERGENCY]`), so the phone rings as it will for the real thing.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import html
 import socket
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
-from monitor.alerts.delivery import Destination, destinations, sender_for
+from monitor.alerts.delivery import Destination
+from monitor.alerts.destinations import SenderSettings, Target, build_destinations, sender_for
+from monitor.alerts.levels import CATEGORY_TAGS, AlertIntent, AlertKind, Level, level_tags
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.policy import CATEGORY_TAGS, AlertIntent, AlertKind, Level, level_tags
 from monitor.alerts.redact import redacted_url
 from monitor.alerts.sender import SendResult
-from monitor.alerts.telegram import DEFAULT_API_BASE
+
+#: How long `test-alert` waits for each destination's answer.
+TEST_TIMEOUT_S = 30.0
 
 
 def probe_message(now: datetime | None = None, tag: str | None = None) -> RenderedAlert:
@@ -73,9 +78,9 @@ def receives(dest: Destination, tag: str, digest_tag: str = "digest") -> bool:
 
 
 async def _send_one(
-    dest: Destination, message: RenderedAlert, api_base: str, timeout_s: float
+    dest: Destination, message: RenderedAlert, settings: SenderSettings
 ) -> SendResult:
-    sender = sender_for(dest, telegram_api_base=api_base, timeout_s=timeout_s)
+    sender = sender_for(dest, settings)
     try:
         return await sender.send(message)
     finally:
@@ -83,34 +88,36 @@ async def _send_one(
 
 
 async def _send_all(
-    dests: Sequence[Destination], message: RenderedAlert, api_base: str, timeout_s: float
+    dests: Sequence[Destination], message: RenderedAlert, settings: SenderSettings
 ) -> list[SendResult]:
-    return list(await asyncio.gather(*(_send_one(d, message, api_base, timeout_s) for d in dests)))
+    return list(await asyncio.gather(*(_send_one(d, message, settings) for d in dests)))
 
 
 def run_test_alert(
-    urls_with_tags: Iterable[tuple[str, Iterable[str]]],
+    targets: Iterable[Target],
     tag: str | None = None,
     *,
-    telegram_api_base: str = DEFAULT_API_BASE,
-    timeout_s: float = 30.0,
+    settings: SenderSettings | None = None,
     out: TextIO | None = None,
     digest_tag: str = "digest",
 ) -> int:
-    """Send a test alert to every destination (only those an alert tagged `tag` reaches).
+    """Send a test alert to every destination (only those an alert tagged `tag` reaches), with
+    `settings` (`destinations.settings_of`; a timeout of `TEST_TIMEOUT_S` unless it sets one).
 
     Prints which destinations are tested and why, then one line per outcome; returns 0 when
     all succeeded, 1 when any failed or a URL is invalid, 2 when no destination matched.
     """
     stream = out or sys.stdout
+    settings = settings or SenderSettings()
+    if settings.timeout_s is None:
+        settings = replace(settings, timeout_s=TEST_TIMEOUT_S)
     dests: list[Destination] = []
     status = 0
-    for url, tags in urls_with_tags:
-        tag_list = list(tags)
+    for target in targets:
         try:
-            found = destinations([(url, tag_list)])
+            found = build_destinations([target])
         except ValueError as exc:
-            print(f"FAIL  {redacted_url(url)}: {exc}", file=stream)
+            print(f"FAIL  {redacted_url(target.url)}: {exc}", file=stream)
             status = 1
             continue
         dests.extend(d for d in found if tag is None or receives(d, tag, digest_tag))
@@ -126,7 +133,7 @@ def run_test_alert(
             )
             print(f"      {dest.display} ({why})", file=stream)
     message = probe_message(tag=tag)
-    results = asyncio.run(_send_all(dests, message, telegram_api_base, timeout_s))
+    results = asyncio.run(_send_all(dests, message, settings))
     for dest, result in zip(dests, results, strict=True):
         if result.ok:
             print(f"ok    {dest.display}", file=stream)

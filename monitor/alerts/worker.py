@@ -31,12 +31,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.alerts.delivery import Destination
+from monitor.alerts.levels import TAG_INFO, TAG_OPS, AlertIntent, AlertKind
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.outbox import Key, Outbox, Pending, wall_ms
-from monitor.alerts.policy import TAG_INFO, TAG_OPS, AlertIntent, AlertKind
-from monitor.alerts.redact import scrub
-from monitor.alerts.retry import Backoff, TokenBucket
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import Key, Pending
 from monitor.alerts.sender import Sender, SendResult
+from monitor.base.backoff import FailureBackoff
+from monitor.base.clock import wall_ms
+from monitor.base.rate_limit import TokenBucket
+from monitor.base.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ _LADDER = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: FailureBackoff = field(default_factory=FailureBackoff)
     rate_per_s: float = 1.0  # per destination (Telegram allows about one message/s per chat)
     burst: float = 3.0
     max_attempts: int | None = None  # None: retry until the alert is `max_age_s` old

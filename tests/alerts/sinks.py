@@ -15,8 +15,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from monitor.alerts.levels import AlertIntent, AlertKind, Level, level_tags
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.policy import AlertIntent, AlertKind, Level, level_tags
 
 SMTP_USER = "user"
 SMTP_PASSWORD = "s3cret-pw"

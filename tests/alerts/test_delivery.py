@@ -13,9 +13,9 @@ from monitor.alerts.delivery import (
     destinations,
     destinations_from_config,
     routes,
-    sender_for,
 )
-from monitor.alerts.policy import AlertKind, Level
+from monitor.alerts.destinations import SenderSettings, sender_for
+from monitor.alerts.levels import AlertKind, Level
 from monitor.alerts.telegram import TelegramSender
 from tests.alerts.sinks import BOT_TOKEN, make_intent
 
@@ -106,7 +106,9 @@ def test_config_errors(tmp_path: Path) -> None:
 
 
 async def test_sender_choice() -> None:
-    tg = sender_for(destination(f"tgram://{BOT_TOKEN}/-1001"), telegram_api_base="http://x")
+    tg = sender_for(
+        destination(f"tgram://{BOT_TOKEN}/-1001"), SenderSettings(telegram_api_base="http://x")
+    )
     other = sender_for(destination("json://127.0.0.1:9/hook"))
     assert isinstance(tg, TelegramSender) and isinstance(other, AppriseSender)
     await tg.aclose()

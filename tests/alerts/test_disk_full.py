@@ -18,16 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.delivery import destination, sender_for
+from monitor.alerts.delivery import destination
+from monitor.alerts.destinations import SenderSettings, build_routes
+from monitor.alerts.levels import AlertIntent, AlertKind, Level
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.outbox import Outbox, State
-from monitor.alerts.policy import AlertIntent, AlertKind, Level
-from monitor.alerts.retry import Backoff
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import State
 from monitor.alerts.worker import DeliveryWorker, WorkerConfig
+from monitor.base.backoff import FailureBackoff
 from tests.alerts.sinks import HttpSink, make_intent
 
 CONFIG = WorkerConfig(
-    backoff=Backoff(0.05, 2.0, 0.2), rate_per_s=1000.0, burst=100, flush_every_s=0.05
+    backoff=FailureBackoff(0.05, 2.0, 0.2), rate_per_s=1000.0, burst=100, flush_every_s=0.05
 )
 LEVELS = [Level.WARNING, Level.CRITICAL, Level.EMERGENCY]
 
@@ -134,7 +136,7 @@ async def test_a_full_disk_loses_no_alert_and_persists_them_in_order_later(
     disk.attach(outbox, db)
     hook = destination(http_sink.json_url())  # no tags: hears every alert, ops included
     tg = destination("tgram://123456:AAbb-secret/-1001", ["critical"])
-    pairs = [(d, sender_for(d, telegram_api_base=telegram_api.base)) for d in (hook, tg)]
+    pairs = build_routes((hook, tg), SenderSettings(telegram_api_base=telegram_api.base))
     worker = DeliveryWorker(outbox, pairs, CONFIG)
     alerts = [big_alert(n) for n in range(1, 16)]
     async with running(worker):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from monitor.alerts.levels import AlertIntent, AlertKind, Level, level_tags
 from monitor.alerts.messages import (
     TELEGRAM_MAX,
     HeavyFigures,
@@ -19,7 +20,6 @@ from monitor.alerts.messages import (
     telegram_html,
     top_contributors,
 )
-from monitor.alerts.policy import AlertIntent, AlertKind, Level, level_tags
 from monitor.engine.model import Mode
 from monitor.engine.risk import AssetFigures, LegFigures, PoolFigures, RiskSnapshot
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.outbox import Outbox, State, private_dir
-from monitor.alerts.policy import AlertKind, Ladder, Level
+from monitor.alerts.levels import AlertKind, Ladder, Level
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import State, private_dir
 from tests.alerts.sinks import make_intent, make_message
 
 

@@ -18,7 +18,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     from monitor.alerts.messages import RenderedAlert
     from monitor.alerts.outbox import Outbox
-    from monitor.alerts.policy import AlertIntent, AlertKind, Level
+    from monitor.alerts.levels import AlertIntent, AlertKind, Level
 
     path = Path(sys.argv[1])
     def intent(i):

@@ -8,26 +8,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts.policy import (
-    AccountStatus,
+from monitor.alerts.levels import (
     AlertIntent,
     AlertKind,
-    AlertPolicy,
-    Drift,
     Ladder,
     Level,
+    level_tags,
+    rank,
+    status_level,
+)
+from monitor.alerts.policy import AlertPolicy
+from monitor.alerts.policy_config import PolicyConfig
+from monitor.alerts.policy_events import (
+    AccountStatus,
+    Drift,
     MarginCall,
     NegativeBalance,
-    PolicyConfig,
     PolicyEvent,
     Risk,
     RiskLevelChange,
     Seen,
     Tick,
     Watch,
-    level_tags,
-    rank,
-    status_level,
 )
 
 S = 1000  # one second in ms

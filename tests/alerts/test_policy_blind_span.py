@@ -7,7 +7,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts.policy import AlertKind, AlertPolicy, Seen, Tick, Watch
+from monitor.alerts.levels import AlertKind
+from monitor.alerts.policy import AlertPolicy
+from monitor.alerts.policy_events import Seen, Tick, Watch
 
 S = 1000
 

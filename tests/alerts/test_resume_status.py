@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.alerts.levels import AlertKind
 from monitor.alerts.messages import render
 from monitor.alerts.outbox import Outbox
-from monitor.alerts.policy import AccountStatus, AlertKind, AlertPolicy, Risk, Watch
+from monitor.alerts.policy import AlertPolicy
+from monitor.alerts.policy_events import AccountStatus, Risk, Watch
 
 
 def run(outbox: Outbox, events: list[object], t0: int) -> list[str]:

@@ -11,16 +11,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
-from monitor.alerts.delivery import Destination, destination, sender_for
+import pytest
+
+from monitor.alerts.delivery import Destination, destination
+from monitor.alerts.destinations import SenderSettings, sender_for
+from monitor.alerts.levels import AlertIntent, AlertKind, Level
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.outbox import Outbox, State
-from monitor.alerts.policy import AlertIntent, AlertKind, Level
-from monitor.alerts.retry import Backoff
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import State
 from monitor.alerts.sender import idempotency_key
 from monitor.alerts.worker import DeliveryWorker, WorkerConfig
+from monitor.base.backoff import FailureBackoff
 from tests.alerts.sinks import BOT_TOKEN, HttpSink, make_intent
 
-FAST = WorkerConfig(backoff=Backoff(0.05, 2.0, 0.2), rate_per_s=100.0, burst=10)
+#: End to end (real notifier stand-ins answering after 6 s and 35 s, at the real default timeouts):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
+
+FAST = WorkerConfig(backoff=FailureBackoff(0.05, 2.0, 0.2), rate_per_s=100.0, burst=10)
 
 
 @asynccontextmanager
@@ -35,7 +43,7 @@ async def running(worker: DeliveryWorker) -> AsyncIterator[DeliveryWorker]:
 
 
 def wire(outbox: Outbox, dests: list[Destination], api_base: str) -> DeliveryWorker:
-    pairs = [(d, sender_for(d, telegram_api_base=api_base)) for d in dests]
+    pairs = [(d, sender_for(d, SenderSettings(telegram_api_base=api_base))) for d in dests]
     return DeliveryWorker(outbox, pairs, FAST)
 
 

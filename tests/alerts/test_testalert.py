@@ -6,6 +6,7 @@ import asyncio
 import io
 from datetime import UTC, datetime
 
+from monitor.alerts.destinations import SenderSettings, Target
 from monitor.alerts.testalert import probe_message, run_test_alert
 from tests.alerts.sinks import BOT_TOKEN, SMTP_PASSWORD, HttpSink, SmtpSink, free_port
 
@@ -15,13 +16,12 @@ async def test_every_destination_gets_the_test_message(
 ) -> None:
     out = io.StringIO()
     urls = [
-        (smtp_sink.url(), ["critical"]),
-        (f"tgram://{BOT_TOKEN}/-1001", []),
-        (http_sink.json_url(), ["ops"]),
+        Target(smtp_sink.url(), ("critical",)),
+        Target(f"tgram://{BOT_TOKEN}/-1001"),
+        Target(http_sink.json_url(), ("ops",)),
     ]
-    code = await asyncio.to_thread(
-        run_test_alert, urls, None, telegram_api_base=telegram_api.base, out=out
-    )
+    settings = SenderSettings(telegram_api_base=telegram_api.base)
+    code = await asyncio.to_thread(run_test_alert, urls, None, settings=settings, out=out)
     report = out.getvalue()
     assert code == 0, report
     assert report.count("ok    ") == 3
@@ -34,11 +34,12 @@ async def test_every_destination_gets_the_test_message(
 async def test_failures_are_reported_per_url(http_sink: HttpSink) -> None:
     out = io.StringIO()
     urls = [
-        (http_sink.json_url(), []),
-        (f"json://user:pw-zz-99@127.0.0.1:{free_port()}/down", []),
-        ("nosuch://user:hunter2-pw@example.com/x", []),
+        Target(http_sink.json_url()),
+        Target(f"json://user:pw-zz-99@127.0.0.1:{free_port()}/down"),
+        Target("nosuch://user:hunter2-pw@example.com/x"),
     ]
-    code = await asyncio.to_thread(run_test_alert, urls, None, timeout_s=5.0, out=out)
+    settings = SenderSettings(timeout_s=5.0)
+    code = await asyncio.to_thread(run_test_alert, urls, None, settings=settings, out=out)
     report = out.getvalue()
     assert code == 1
     lines = report.splitlines()
@@ -50,7 +51,10 @@ async def test_failures_are_reported_per_url(http_sink: HttpSink) -> None:
 
 async def test_tag_selects_destinations(http_sink: HttpSink) -> None:
     out = io.StringIO()
-    urls = [(http_sink.json_url("a"), ["ops"]), (http_sink.json_url("b"), ["critical"])]
+    urls = [
+        Target(http_sink.json_url("a"), ("ops",)),
+        Target(http_sink.json_url("b"), ("critical",)),
+    ]
     assert await asyncio.to_thread(run_test_alert, urls, "critical", out=out) == 0
     assert [p.path for p in http_sink.posts] == ["/b"]
     assert await asyncio.to_thread(run_test_alert, urls, "nobody", out=out) == 2

@@ -9,7 +9,8 @@ import io
 import pytest
 
 from monitor.alerts.apprise_send import AppriseSender, with_urgency
-from monitor.alerts.delivery import destination, sender_for
+from monitor.alerts.delivery import destination
+from monitor.alerts.destinations import SenderSettings, Target, sender_for
 from monitor.alerts.messages import RenderedAlert
 from monitor.alerts.testalert import run_test_alert
 from tests.alerts.sinks import BOT_TOKEN, HttpSink
@@ -80,7 +81,7 @@ def test_priority_parameters_are_added_unless_the_url_sets_one() -> None:
 
 async def test_telegram_info_is_silent_and_emergency_rings(telegram_api: HttpSink) -> None:
     dest = destination(f"tgram://{BOT_TOKEN}/12345")
-    sender = sender_for(dest, telegram_api_base=telegram_api.base)
+    sender = sender_for(dest, SenderSettings(telegram_api_base=telegram_api.base))
     try:
         for label in ("DIGEST", "EMERGENCY"):
             assert (await sender.send(message(label))).ok
@@ -93,11 +94,11 @@ async def test_telegram_info_is_silent_and_emergency_rings(telegram_api: HttpSin
 
 async def test_test_alert_tag_reaches_what_an_alert_would(http_sink: HttpSink) -> None:
     urls = [
-        (http_sink.json_url("untagged"), []),
-        (http_sink.json_url("ops"), ["ops"]),
-        (http_sink.json_url("critical"), ["critical"]),
-        (http_sink.json_url("account"), ["pm-main"]),
-        (http_sink.json_url("digest"), ["digest"]),
+        Target(http_sink.json_url("untagged")),
+        Target(http_sink.json_url("ops"), ("ops",)),
+        Target(http_sink.json_url("critical"), ("critical",)),
+        Target(http_sink.json_url("account"), ("pm-main",)),
+        Target(http_sink.json_url("digest"), ("digest",)),
     ]
     out = io.StringIO()
     assert await asyncio.to_thread(run_test_alert, urls, "emergency", out=out) == 0

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.delivery import Destination, destination, sender_for
+from monitor.alerts.delivery import Destination, destination
+from monitor.alerts.destinations import SenderSettings, build_routes
+from monitor.alerts.levels import AlertIntent, AlertKind, Level
 from monitor.alerts.messages import RenderedAlert
-from monitor.alerts.outbox import Outbox, State, wall_ms
-from monitor.alerts.policy import AlertIntent, AlertKind, Level
-from monitor.alerts.retry import Backoff
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import State
 from monitor.alerts.sender import Sender, SendResult
 from monitor.alerts.worker import DeliveryWorker, WorkerConfig
+from monitor.base.backoff import FailureBackoff
+from monitor.base.clock import wall_ms
 from tests.alerts.sinks import (
     BOT_TOKEN,
     SMTP_PASSWORD,
@@ -33,7 +36,7 @@ from tests.alerts.sinks import (
     make_message,
 )
 
-FAST = WorkerConfig(backoff=Backoff(base_s=0.05, factor=2.0, max_s=0.2), rate_per_s=100.0, burst=10)
+FAST = WorkerConfig(backoff=FailureBackoff(0.05, 2.0, 0.2), rate_per_s=100.0, burst=10)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,7 +58,7 @@ def wire(
     config: WorkerConfig = FAST,
     now_ms: Callable[[], int] = wall_ms,
 ) -> DeliveryWorker:
-    pairs = [(d, sender_for(d, telegram_api_base=api_base, timeout_s=5.0)) for d in dests]
+    pairs = build_routes(dests, SenderSettings(telegram_api_base=api_base, timeout_s=5.0))
     return DeliveryWorker(outbox, pairs, config, now_ms=now_ms)
 
 
@@ -253,7 +256,7 @@ async def test_attempts_and_age_limits(tmp_path: Path, http_sink: HttpSink) -> N
     await http_sink.stop()
     outbox = Outbox(tmp_path / "o.db")
     config = WorkerConfig(
-        backoff=Backoff(0.01, 1.0, 0.01), rate_per_s=1000, burst=10, max_attempts=3
+        backoff=FailureBackoff(0.01, 1.0, 0.01), rate_per_s=1000, burst=10, max_attempts=3
     )
     worker = wire(outbox, [destination(http_sink.json_url())], config=config)
     async with running(worker):

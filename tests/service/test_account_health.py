@@ -18,16 +18,16 @@ import aiohttp
 import pytest
 
 from monitor import examples
-from monitor.alerts import policy as pol
+from monitor.alerts.policy_events import Seen
 from monitor.config import load_config
-from monitor.feed.live import FeedHealth
+from monitor.core.health import WAITING_FOR_BUDGET, FeedHealth, HealthKind, ResyncReason
+from monitor.core.step import TimedAlert
 from monitor.feed.recording import RestLine, read_recording
 from monitor.service.account import AccountRuntime
 from monitor.service.daemon import Daemon
 from monitor.service.health import HealthEvaluator, LoopLagProbe
 from monitor.service.http import HttpServer
 from monitor.service.metrics import Metrics
-from monitor.service.timeline import TimedAlert
 from tests.test_config import KEY_ENV, SECRET_ENV, config_text, dummy, write
 
 S = 1000
@@ -60,11 +60,11 @@ class Rig:
         shift = (self.clock.t if t is None else t) - T0
         lines = [RestLine(line.t + shift, line.method, line.path, line.data, line.params,
                           line.status) for line in SNAPSHOT]
-        self.runtime.rest_group(lines, reason)
+        self.runtime.rest_group(lines, reason, ResyncReason.OTHER)
 
     def all_fresh(self) -> None:
         """Every watched source delivers now (marks, user stream)."""
-        policy = self.runtime.timeline.policy
+        policy = self.runtime.core._policy
         for source in policy.last_seen:
             policy.seen(source, self.clock.t)
 
@@ -74,7 +74,7 @@ class Rig:
             self.runtime.tick(self.clock.t)
 
     def report(self, kind: str, detail: str) -> None:
-        self.runtime.health(FeedHealth(kind, "rest", detail, self.clock.t))
+        self.runtime.health(FeedHealth(HealthKind(kind), "rest", detail, self.clock.t))
 
     async def healthz(self) -> tuple[int, list[str]]:
         async with self.session.get(f"{self.base}/healthz") as resp:
@@ -173,7 +173,7 @@ async def test_restored_after_a_late_snapshot_is_never_negative(rig: Rig) -> Non
     blind = [a.intent for a in rig.alerts if a.intent.kind == "blind"]
     assert len(blind) == 1
     rig.snapshot("user stream reconnected", t=blind[0].t_ms - 47 * S)
-    policy = rig.runtime.timeline.policy
+    policy = rig.runtime.core._policy
     for source in policy.last_seen:
         policy.seen(source, blind[0].t_ms - 47 * S)
     restored = [a.intent for a in rig.alerts if a.intent.kind == "restored"]
@@ -199,11 +199,35 @@ async def test_a_failed_resync_sends_the_blind_alert_at_once(rig: Rig) -> None:
     rig.tick(2)
     rig.snapshot("user stream reconnected")
     rig.report("resync", "user stream reconnected")
-    timeline = rig.runtime.timeline
+    timeline = rig.runtime.core
     after = [
         timed.intent
-        for source in timeline.policy.last_seen
-        for timed in timeline.observe(pol.Seen(source), rig.clock.t)
+        for source in timeline.last_seen
+        for timed in timeline.observe(Seen(source), rig.clock.t).alerts
     ]
     assert [i.kind for i in after] == ["restored"]
     assert after[0].detail.startswith("blind for 2 s")
+
+
+async def test_a_resync_waiting_for_the_rest_budget_is_blind_with_that_reason(rig: Rig) -> None:
+    """A resync queued behind the shared REST weight budget: blind at once, saying why, in
+    /healthz, /status and the blind alert, until the resync runs and lands."""
+    rig.report("resync_queued", WAITING_FOR_BUDGET)
+    assert rig.runtime.state(rig.clock.t) == "blind"
+    assert await rig.healthz() == (503, ["account main: blind: waiting for REST budget"])
+    doc = rig.daemon.status()[0]
+    assert (doc["state"], doc["last_error"]) == ("blind", "waiting for REST budget")
+    blind = [a.intent for a in rig.alerts if a.intent.kind == "blind"]
+    assert [i.detail for i in blind] == ["user_stream: waiting for REST budget"]
+    rig.tick(2)
+    rig.snapshot("user stream reconnected")
+    rig.report("resync", "user stream reconnected")
+    rig.all_fresh()
+    assert rig.runtime.last_error is None
+    assert await rig.healthz() == (200, [])
+
+
+async def test_a_failed_resync_replaces_the_budget_wait(rig: Rig) -> None:
+    rig.report("resync_queued", WAITING_FOR_BUDGET)
+    rig.report("resync_failed", "drift from the exchange's figures: timed out")
+    assert rig.runtime.last_error == "resync failed: drift from the exchange's figures: timed out"

@@ -12,6 +12,10 @@ import pytest
 from monitor.cli import main
 from monitor.service.demo import demo_policy, run_demo
 
+#: End to end (the whole demo: fake exchange, the daemon, delivery and the report):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
+
 
 async def test_the_suggested_replay_reproduces_the_demos_alerts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

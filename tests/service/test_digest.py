@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.outbox import State
+from monitor.alerts.outbox_schema import State
 from monitor.config import ConfigError, load_config
 from monitor.service.daemon import Daemon
 from monitor.service.digest import DAY_MS, AccountLine, RiskPeaks, digest_message

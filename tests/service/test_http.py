@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.alerts.redact import MASK
+from monitor.base.secrets import MASK
 from monitor.service.health import Health
 from monitor.service.http import HttpServer, is_loopback, scrub_document
 from monitor.service.metrics import Metrics

@@ -90,6 +90,7 @@ async def test_a_slowloris_trickling_header_bytes_is_cut_off(fast: HttpServer) -
     writer.close()
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 async def test_default_header_timeout_is_seconds_not_an_hour() -> None:
     """aiohttp's own default keeps a silent connection open for 3630 s."""
     server = await _server(HttpLimits())
@@ -213,6 +214,7 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_out_of_file_descriptors_is_logged_once_and_recovers(tmp_path: Path) -> None:
     """asyncio logged a traceback for every accept() attempt (megabytes per second); the
     server must log the condition once per interval and serve again once descriptors free."""

@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from monitor.alerts.redact import MASK
+from monitor.base.secrets import MASK
 from monitor.service import logs
 
 

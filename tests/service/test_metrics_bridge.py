@@ -40,7 +40,7 @@ def test_rejected_messages_and_snapshots_are_counted_as_bad_input(tmp_path: Path
     daemon = Daemon(config, DaemonOptions(deliver=False))
     metrics = Metrics()
     bridge = MetricsBridge(daemon, metrics)
-    timeline = daemon.slots["acct"].runtime.timeline
+    timeline = daemon.slots["acct"].runtime.core
     _, lines = read_recording(examples.path("usdm"))
     snapshot = []
     for line in lines:

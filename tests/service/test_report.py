@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from monitor.calc import build_report
+from monitor.core.account_core import AccountCore
 from monitor.examples import path as example_path
 from monitor.feed.recording import Line, Meta, read_recording
 from monitor.service.report import ReportFiles, write_report
-from monitor.service.timeline import AlertTimeline
 from tests.recordings import mark, price_for_risk, snapshot
 
 T0 = 1_763_700_000_000
@@ -22,9 +22,9 @@ HOSTILE = '<script>alert("x")</script> & $a$ | _b_ `c` [d](e)'
 
 
 @pytest.fixture(scope="module")
-def pm_timeline() -> AlertTimeline:
+def pm_timeline() -> AccountCore:
     meta, lines = read_recording(example_path("portfolio_margin"))
-    timeline = AlertTimeline(meta, with_figures=True)
+    timeline = AccountCore(meta, with_figures=True)
     timeline.run(lines)
     return timeline
 
@@ -48,7 +48,7 @@ def _html_rows(page: str) -> list[str]:
     return re.findall(r"<tr>.*?</tr>", body)
 
 
-def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_path: Path) -> None:
+def test_pm_report_files_chart_and_alert_table(pm_timeline: AccountCore, tmp_path: Path) -> None:
     files = write_report(pm_timeline, tmp_path / "out", source="portfolio_margin.jsonl")
     assert files == ReportFiles(
         tmp_path / "out" / "risk.png",
@@ -62,7 +62,7 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
     md = files.md.read_text(encoding="utf-8")
     page = files.html.read_text(encoding="utf-8")
     alerts = pm_timeline.alerts
-    assert len(alerts) == 8  # the bundled PM timeline (tests/service/test_timeline.py)
+    assert len(alerts) == 8  # the bundled PM timeline (tests/core/test_account_core.py)
     assert len(_md_rows(md)) == len(alerts)
     assert len(_html_rows(page)) == len(alerts)
     assert "![risk](risk.png)" in md
@@ -94,8 +94,8 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
     assert "by level: warning 1, critical 3, emergency 2, none 2" in page
 
     # final figures from the final book, as `calc` shows them
-    assert pm_timeline.replay.book is not None
-    final = build_report(pm_timeline.replay.book)
+    assert pm_timeline.book is not None
+    final = build_report(pm_timeline.book)
     assert f"risk {final['risk'] * 100:.2f} % · uniMMR {final['uni_mmr']:.4f}" in md
     assert "liq. price" in md and "liq. price" in page
     assert "Monitor blind:** never" in md
@@ -103,7 +103,7 @@ def test_pm_report_files_chart_and_alert_table(pm_timeline: AlertTimeline, tmp_p
     assert "2026-07-15 07:55:00 → 2026-07-15 08:05:00 UTC (10 min 00 s" in md
 
 
-def test_report_is_deterministic(pm_timeline: AlertTimeline, tmp_path: Path) -> None:
+def test_report_is_deterministic(pm_timeline: AccountCore, tmp_path: Path) -> None:
     first = write_report(pm_timeline, tmp_path / "a", title="PM demo")
     second = write_report(pm_timeline, tmp_path / "b", title="PM demo")
     for a, b in zip(
@@ -113,7 +113,7 @@ def test_report_is_deterministic(pm_timeline: AlertTimeline, tmp_path: Path) -> 
     assert first.md.read_text(encoding="utf-8").startswith("# PM demo\n")
 
 
-def test_times_in_another_zone(pm_timeline: AlertTimeline, tmp_path: Path) -> None:
+def test_times_in_another_zone(pm_timeline: AccountCore, tmp_path: Path) -> None:
     files = write_report(pm_timeline, tmp_path, tz=timezone(timedelta(hours=2)))
     md = files.md.read_text(encoding="utf-8")
     assert "| # | time (UTC+02:00) |" in md
@@ -134,7 +134,7 @@ def _blind_then_liquidated() -> list[Line]:
 
 
 def test_hostile_account_name_is_escaped_and_blind_span_reported(tmp_path: Path) -> None:
-    timeline = AlertTimeline(Meta(account=HOSTILE), with_figures=True)
+    timeline = AccountCore(Meta(account=HOSTILE), with_figures=True)
     timeline.run(_blind_then_liquidated())
     kinds = [a.intent.kind.value for a in timeline.alerts]
     assert "blind" in kinds and "restored" in kinds
@@ -159,7 +159,7 @@ def test_hostile_account_name_is_escaped_and_blind_span_reported(tmp_path: Path)
 
 
 def test_recording_without_account_state(tmp_path: Path) -> None:
-    timeline = AlertTimeline(Meta(account="empty"))
+    timeline = AccountCore(Meta(account="empty"))
     timeline.run([mark(T0, "BTCUSDT", 50_000.0)])
     files = write_report(timeline, tmp_path)
     assert _png_size(files.png) == (1200, 800)
@@ -172,23 +172,23 @@ def test_recording_without_account_state(tmp_path: Path) -> None:
 # ---- the chart: labels that never overlap, the legend with the data, a price panel -------------
 
 
-def _demo_like_timeline() -> AlertTimeline:
+def _demo_like_timeline() -> AccountCore:
     """The bundled PM book with the demo's 20-fold compressed policy: dense alerts."""
     from monitor.service.demo import demo_policy
 
     meta, lines = read_recording(example_path("portfolio_margin"))
-    timeline = AlertTimeline(meta, config=demo_policy(20), with_figures=True)
+    timeline = AccountCore(meta, config=demo_policy(20), with_figures=True)
     timeline.run(lines)
     return timeline
 
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_chart_labels_overlap_nothing_and_the_legend_sits_in_the_axes(
-    pm_timeline: AlertTimeline, dense: bool
+    pm_timeline: AccountCore, dense: bool
 ) -> None:
     from matplotlib.text import Annotation, Text
 
-    from monitor.service.report import LABEL_PAD_PX, alert_groups, chart_figure
+    from monitor.service.report_chart import LABEL_PAD_PX, alert_groups, chart_figure
 
     timeline = _demo_like_timeline() if dense else pm_timeline
     fig = chart_figure(timeline)
@@ -217,8 +217,8 @@ def test_chart_labels_overlap_nothing_and_the_legend_sits_in_the_axes(
     assert all(name.endswith(" USDT") for name in names)  # the marks say their unit
 
 
-def test_alert_groups_and_their_labels(pm_timeline: AlertTimeline) -> None:
-    from monitor.service.report import alert_groups, group_label, marker_label
+def test_alert_groups_and_their_labels(pm_timeline: AccountCore) -> None:
+    from monitor.service.report_chart import alert_groups, group_label, marker_label
 
     alerts = pm_timeline.alerts
     assert sum(len(g) for g in alert_groups(alerts, 0)) == len(alerts)
@@ -230,19 +230,19 @@ def test_alert_groups_and_their_labels(pm_timeline: AlertTimeline) -> None:
     assert pair == f"{marker_label(alerts[0])} · {marker_label(alerts[1])}"
 
 
-def test_timeline_records_the_underlyings_marks(pm_timeline: AlertTimeline) -> None:
-    from monitor.service.report import price_series
+def test_timeline_records_the_underlyings_marks(pm_timeline: AccountCore) -> None:
+    from monitor.service.report_chart import price_series
 
     series = price_series(pm_timeline)
     assert set(series) == {"BTC", "ETH"}
     assert len(pm_timeline.prices) == len(pm_timeline.risks)
-    final = build_report(pm_timeline.replay.book)  # type: ignore[arg-type]
+    final = build_report(pm_timeline.book)  # type: ignore[arg-type]
     btc_mark = next(p["mark_price"] for p in final["positions"] if p["symbol"] == "BTCUSDT")
     assert series["BTC"][-1][1] == pytest.approx(btc_mark)
 
 
 def test_units_everywhere_and_the_time_zone_once(
-    pm_timeline: AlertTimeline, tmp_path: Path
+    pm_timeline: AccountCore, tmp_path: Path
 ) -> None:
     files = write_report(pm_timeline, tmp_path / "out")
     md = files.md.read_text(encoding="utf-8")
@@ -256,7 +256,7 @@ def test_units_everywhere_and_the_time_zone_once(
     assert "-16.0000 BTC" in table and "contracts" in table
 
 
-def test_report_has_the_risk_map(pm_timeline: AlertTimeline, tmp_path: Path) -> None:
+def test_report_has_the_risk_map(pm_timeline: AccountCore, tmp_path: Path) -> None:
     """The final book under a grid of (BTC move × every other underlying's move), embedded."""
     files = write_report(pm_timeline, tmp_path)
     assert files.riskmap is not None and files.riskmap.name == "riskmap.png"

@@ -13,7 +13,8 @@ from rich.console import Console
 
 from monitor.calc import calc_file
 from monitor.examples import path as example_path
-from monitor.service.watch import render_status, render_unreachable, status_url, watch
+from monitor.service.watch import status_url, watch
+from monitor.service.watch_render import render_status, render_unreachable
 
 T = 1_784_102_700_000
 
