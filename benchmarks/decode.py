@@ -11,11 +11,13 @@ import json
 import random
 import statistics
 import time
+from decimal import Decimal
 from typing import Any
 
 from benchmarks.books import usdm_cross_book
-from monitor.binance.marks import MarkDecoder
+from monitor.binance.decode.marks import MarkDecoder
 from monitor.engine.book import Book
+from monitor.sim.wire.streams import mark_frame
 
 SYMBOLS = 900
 HELD = 10
@@ -30,11 +32,9 @@ def all_market_frame(rng: random.Random, held: list[str]) -> str:
     items = []
     for symbol in names:
         price = rng.uniform(0.01, 70_000)
-        items.append(
-            {"e": "markPriceUpdate", "E": now, "s": symbol, "p": f"{price:.8f}",
-             "P": f"{price * 1.0001:.8f}", "i": f"{price * 0.9999:.8f}",
-             "r": f"{rng.uniform(-1e-3, 1e-3):.8f}", "T": now + 3_600_000, "st": 1}
-        )
+        mark, index = Decimal(f"{price:.8f}"), Decimal(f"{price * 0.9999:.8f}")
+        rate = f"{rng.uniform(-1e-3, 1e-3):.8f}"
+        items.append(mark_frame(now, symbol, mark, index, rate, now + 3_600_000, st=1))
     return json.dumps(items, separators=(",", ":"))
 
 

@@ -4,20 +4,37 @@
 mode, exchangeInfo, leverage brackets, account, position risk, premium index) for a market of
 `symbols`, of which `held` carry one-way cross positions on one USDT wallet. Every symbol gets
 the same 4-tier bracket table with Binance's continuous `cum`. `mark_text` is one per-symbol
-combined-stream mark frame as the daemon receives it.
+combined-stream mark frame as the daemon receives it. The payloads come from `monitor.sim.wire`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
 
 from monitor.feed.recording import Meta, RestLine
+from monitor.sim.wire.brackets import maint, tiers, um_brackets
+from monitor.sim.wire.streams import mark_text as mark_text
+from monitor.sim.wire.usdm import (
+    UmLeg,
+    multi_assets_margin,
+    position_side_dual,
+    premium_row,
+    um_account_v3,
+    um_exchange_info,
+    um_position_risk_row,
+    um_symbol_min,
+)
 
 #: (notional floor, maintenance margin ratio) of each tier.
 TIERS = ((0.0, 0.004), (50_000.0, 0.005), (600_000.0, 0.01), (3_000_000.0, 0.025))
 CAPS = (50_000.0, 600_000.0, 3_000_000.0, 1e12)
+TABLE = tiers(
+    (repr(floor), repr(cap), repr(mmr), max(1, int(0.5 / mmr)))
+    for (floor, mmr), cap in zip(TIERS, CAPS, strict=True)
+)
+LEVERAGE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,36 +49,15 @@ def meta(started: int, account: str = "bench") -> Meta:
     return Meta(account=account, mode="usdm", environment="custom", started=started)
 
 
-def _brackets() -> list[dict[str, Any]]:
-    out, cum = [], 0.0
-    for k, ((floor, mmr), cap) in enumerate(zip(TIERS, CAPS, strict=True)):
-        if k:
-            cum += floor * (mmr - TIERS[k - 1][1])
-        out.append(
-            {"bracket": k + 1, "initialLeverage": max(1, int(0.5 / mmr)), "notionalCap": cap,
-             "notionalFloor": floor, "maintMarginRatio": mmr, "cum": cum}
-        )
-    return out
-
-
 def maint_margin(notional: float) -> float:
     """Maintenance margin of one position of |notional| under `TIERS`."""
-    for (floor, mmr), cap, tier in zip(TIERS, CAPS, _brackets(), strict=True):
-        if floor <= notional < cap:
-            return notional * mmr - float(tier["cum"])
-    raise ValueError(f"notional {notional} beyond the last tier")
+    if notional >= CAPS[-1]:
+        raise ValueError(f"notional {notional} beyond the last tier")
+    return float(maint(TABLE, Decimal(repr(notional))))
 
 
-def _symbol(symbol: str) -> dict[str, Any]:
-    base = symbol.removesuffix("USDT")
-    return {
-        "symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "status": "TRADING",
-        "baseAsset": base, "quoteAsset": "USDT", "marginAsset": "USDT",
-    }
-
-
-def _f(x: float) -> str:
-    return f"{x:.8f}"
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))
 
 
 def snapshot_lines(
@@ -72,70 +68,28 @@ def snapshot_lines(
     wallet: float,
 ) -> list[RestLine]:
     """The USDⓈ-M start-up REST group; `marks` must price every symbol."""
-    upnl = {s: h.qty * (marks[s] - h.entry) for s, h in held.items()}
-    mm = {s: maint_margin(abs(h.qty) * marks[s]) for s, h in held.items()}
-    total_upnl, total_mm = sum(upnl.values()), sum(mm.values())
-    balance = wallet + total_upnl
-    asset = {
-        "asset": "USDT", "walletBalance": _f(wallet), "unrealizedProfit": _f(total_upnl),
-        "marginBalance": _f(balance), "maintMargin": _f(total_mm), "initialMargin": "0",
-        "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-        "crossWalletBalance": _f(wallet), "crossUnPnl": _f(total_upnl),
-        "availableBalance": _f(balance), "maxWithdrawAmount": _f(wallet), "updateTime": t,
-    }
-    account = {
-        "totalInitialMargin": "0", "totalMaintMargin": _f(total_mm),
-        "totalWalletBalance": _f(wallet), "totalUnrealizedProfit": _f(total_upnl),
-        "totalMarginBalance": _f(balance), "totalPositionInitialMargin": "0",
-        "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": _f(wallet),
-        "totalCrossUnPnl": _f(total_upnl), "availableBalance": _f(balance),
-        "maxWithdrawAmount": _f(wallet), "assets": [asset],
-        "positions": [
-            {"symbol": s, "positionSide": "BOTH", "positionAmt": _f(h.qty),
-             "unrealizedProfit": _f(upnl[s]), "isolatedMargin": "0",
-             "notional": _f(h.qty * marks[s]), "isolatedWallet": "0", "initialMargin": "0",
-             "maintMargin": _f(mm[s]), "updateTime": t}
-            for s, h in held.items()
-        ],
-    }
-    risk = [
-        {"symbol": s, "positionSide": "BOTH", "positionAmt": _f(h.qty), "entryPrice": _f(h.entry),
-         "breakEvenPrice": _f(h.entry), "markPrice": _f(marks[s]), "unRealizedProfit": _f(upnl[s]),
-         "liquidationPrice": "0", "isolatedMargin": "0", "notional": _f(h.qty * marks[s]),
-         "marginAsset": "USDT", "isolatedWallet": "0", "initialMargin": "0",
-         "maintMargin": _f(mm[s]), "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-         "adl": 1, "bidNotional": "0", "askNotional": "0", "updateTime": t}
+    legs = [
+        UmLeg(
+            s, "BOTH", _dec(h.qty), _dec(h.entry), LEVERAGE, TABLE, "USDT", places=8, price_places=8
+        )
         for s, h in held.items()
     ]
-    premium = [
-        {"symbol": s, "markPrice": _f(marks[s]), "indexPrice": _f(marks[s]),
-         "estimatedSettlePrice": _f(marks[s]), "lastFundingRate": "0.00010000",
-         "interestRate": "0.00010000", "nextFundingTime": t + 3_600_000, "time": t}
-        for s in symbols
-    ]
-    brackets = _brackets()
+    at = {s: _dec(marks[s]) for s in symbols}
+    account = um_account_v3(legs, at, {"USDT": _dec(wallet)}, None, t)
+    risk = [um_position_risk_row(g, at[g.symbol], 0.0, t) for g in legs]
+    premium = [premium_row(s, at[s], at[s], "0.00010000", t + 3_600_000, t) for s in symbols]
+    info = um_exchange_info(
+        t, ["USDT"], [um_symbol_min(s, s.removesuffix("USDT")) for s in symbols]
+    )
     return [
-        RestLine(t, "GET", "/fapi/v1/multiAssetsMargin", {"multiAssetsMargin": False}),
-        RestLine(t, "GET", "/fapi/v1/positionSide/dual", {"dualSidePosition": False}),
-        RestLine(t, "GET", "/fapi/v1/exchangeInfo", {
-            "timezone": "UTC", "serverTime": t,
-            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": [_symbol(s) for s in symbols],
-        }),
-        RestLine(t, "GET", "/fapi/v1/leverageBracket",
-                 [{"symbol": s, "brackets": brackets} for s in symbols]),
+        RestLine(t, "GET", "/fapi/v1/multiAssetsMargin", multi_assets_margin(False)),
+        RestLine(t, "GET", "/fapi/v1/positionSide/dual", position_side_dual(False)),
+        RestLine(t, "GET", "/fapi/v1/exchangeInfo", info),
+        RestLine(t, "GET", "/fapi/v1/leverageBracket", [um_brackets(s, TABLE) for s in symbols]),
         RestLine(t, "GET", "/fapi/v3/account", account),
         RestLine(t, "GET", "/fapi/v3/positionRisk", risk),
         RestLine(t, "GET", "/fapi/v1/premiumIndex", premium),
     ]
 
 
-_MARK = (
-    '{"stream":"%s@markPrice@1s","data":{"e":"markPriceUpdate","E":%d,"s":"%s",'
-    '"p":"%.8f","P":"%.8f","i":"%.8f","r":"0.00010000","T":%d,"st":1}}'
-)
-
-
-def mark_text(symbol: str, price: float, t: int) -> str:
-    """One `<symbol>@markPrice@1s` frame, compact, in the combined-stream wrapper."""
-    return _MARK % (symbol.lower(), t, symbol, price, price * 1.0001, price * 0.9999, t + 3_600_000)
+__all__ = ["CAPS", "TIERS", "Holding", "maint_margin", "mark_text", "meta", "snapshot_lines"]

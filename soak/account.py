@@ -3,17 +3,37 @@
 A single USDT pool keeps the risk a closed-form function of the mark
 (`risk = MM / margin balance`, MM from the bracket the notional falls in), so the price path can
 aim at exact risk levels. Exchange info and the bracket table are taken from the bundled
-`usdm` example recording (Binance's own shapes), filtered to BTCUSDT.
+`usdm` example recording (Binance's own shapes), filtered to BTCUSDT; the REST bodies and events
+are built by `monitor.sim.wire`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from monitor.engine.brackets import Bracket
 from monitor.examples import path as example_path
+from monitor.sim.wire.brackets import Tier
+from monitor.sim.wire.streams import account_update as account_update_event
+from monitor.sim.wire.streams import (
+    combined,
+    order,
+    order_trade_update,
+    position_entry,
+    wallet_entry,
+)
+from monitor.sim.wire.streams import mark_frame as mark_price_update
+from monitor.sim.wire.usdm import (
+    UmLeg,
+    multi_assets_margin,
+    position_side_dual,
+    premium_row,
+    um_account_v3,
+    um_position_risk_row,
+)
 
 SYMBOL = "BTCUSDT"
 ASSET = "USDT"
@@ -91,98 +111,28 @@ def f8(x: float) -> str:
     return f"{x:.8f}"
 
 
+def _d(x: float) -> Decimal:
+    return Decimal(repr(x))
+
+
+def _tiers(entry: JSON) -> list[Tier]:
+    """The bracket entry's table as wire tiers (its `cum` follows from floors and rates)."""
+    return [
+        Tier(_d(float(b["notionalFloor"])), _d(float(b["notionalCap"])),
+             _d(float(b["maintMarginRatio"])), int(b["initialLeverage"]))
+        for b in entry["brackets"]
+    ]
+
+
 def rest_bodies(acct: Account, mark: float, t_ms: int) -> dict[str, Any]:
     """Every GET body the daemon's USDⓈ-M snapshot needs, at `mark`, as Binance shapes them."""
     info, bracket = template_bodies()
     info["serverTime"] = t_ms
-    table = brackets_of(bracket)
-    notional = acct.qty * mark
-    b = bracket_for(notional, table)
-    mm = notional * b.mmr - b.cum
-    upnl = acct.qty * (mark - acct.entry)
-    leverage = 20
-    im = notional / leverage
-    balance = acct.wallet + upnl
-    available = balance - im
-    asset_row = {
-        "asset": ASSET,
-        "walletBalance": f8(acct.wallet),
-        "unrealizedProfit": f8(upnl),
-        "marginBalance": f8(balance),
-        "maintMargin": f8(mm),
-        "initialMargin": f8(im),
-        "positionInitialMargin": f8(im),
-        "openOrderInitialMargin": f8(0),
-        "crossWalletBalance": f8(acct.wallet),
-        "crossUnPnl": f8(upnl),
-        "availableBalance": f8(available),
-        "maxWithdrawAmount": f8(max(0.0, available)),
-        "updateTime": t_ms,
-    }
-    account = {
-        "totalInitialMargin": f8(im),
-        "totalMaintMargin": f8(mm),
-        "totalWalletBalance": f8(acct.wallet),
-        "totalUnrealizedProfit": f8(upnl),
-        "totalMarginBalance": f8(balance),
-        "totalPositionInitialMargin": f8(im),
-        "totalOpenOrderInitialMargin": f8(0),
-        "totalCrossWalletBalance": f8(acct.wallet),
-        "totalCrossUnPnl": f8(upnl),
-        "availableBalance": f8(available),
-        "maxWithdrawAmount": f8(max(0.0, available)),
-        "assets": [asset_row],
-        "positions": [
-            {
-                "symbol": SYMBOL,
-                "positionSide": "BOTH",
-                "positionAmt": f"{acct.qty:.3f}",
-                "unrealizedProfit": f8(upnl),
-                "isolatedMargin": f8(0),
-                "notional": f8(notional),
-                "isolatedWallet": f8(0),
-                "initialMargin": f8(im),
-                "maintMargin": f8(mm),
-                "updateTime": t_ms,
-            }
-        ],
-    }
-    position_risk = [
-        {
-            "symbol": SYMBOL,
-            "positionSide": "BOTH",
-            "positionAmt": f"{acct.qty:.3f}",
-            "entryPrice": f"{acct.entry:.2f}",
-            "breakEvenPrice": f"{acct.entry:.8f}",
-            "markPrice": f8(mark),
-            "unRealizedProfit": f8(upnl),
-            "liquidationPrice": "0",
-            "isolatedMargin": f8(0),
-            "notional": f8(notional),
-            "marginAsset": ASSET,
-            "isolatedWallet": f8(0),
-            "initialMargin": f8(im),
-            "maintMargin": f8(mm),
-            "positionInitialMargin": f8(im),
-            "openOrderInitialMargin": "0",
-            "adl": 2,
-            "bidNotional": "0",
-            "askNotional": "0",
-            "updateTime": t_ms,
-        }
-    ]
-    premium = [
-        {
-            "symbol": SYMBOL,
-            "markPrice": f8(mark),
-            "indexPrice": f8(mark),
-            "estimatedSettlePrice": f8(mark),
-            "lastFundingRate": "0.00010000",
-            "interestRate": "0.00010000",
-            "nextFundingTime": t_ms + 8 * 3_600_000,
-            "time": t_ms,
-        }
-    ]
+    leg = UmLeg(SYMBOL, "BOTH", _d(acct.qty), _d(acct.entry), 20, _tiers(bracket), ASSET)
+    marks, at = {SYMBOL: _d(mark)}, _d(mark)
+    account = um_account_v3([leg], marks, {ASSET: _d(acct.wallet)}, None, t_ms)
+    position_risk = [um_position_risk_row(leg, at, 0.0, t_ms)]
+    premium = [premium_row(SYMBOL, at, at, "0.00010000", t_ms + 8 * 3_600_000, t_ms)]
     restrictions = {
         "ipRestrict": True,
         "createTime": t_ms - 86_400_000,
@@ -197,8 +147,8 @@ def rest_bodies(acct: Account, mark: float, t_ms: int) -> dict[str, Any]:
         "enablePortfolioMarginTrading": False,
     }
     return {
-        "/fapi/v1/multiAssetsMargin": {"multiAssetsMargin": False},
-        "/fapi/v1/positionSide/dual": {"dualSidePosition": False},
+        "/fapi/v1/multiAssetsMargin": multi_assets_margin(False),
+        "/fapi/v1/positionSide/dual": position_side_dual(False),
         "/fapi/v1/exchangeInfo": info,
         "/fapi/v1/leverageBracket": [bracket],
         "/fapi/v3/account": account,
@@ -210,89 +160,31 @@ def rest_bodies(acct: Account, mark: float, t_ms: int) -> dict[str, Any]:
 
 def account_update(acct: Account, mark: float, e_ms: int, reason: str = "FUNDING_FEE") -> JSON:
     """An `ACCOUNT_UPDATE` restating the current wallet and position (absolute values)."""
-    return {
-        "e": "ACCOUNT_UPDATE",
-        "E": e_ms,
-        "T": e_ms - 2,
-        "a": {
-            "m": reason,
-            "B": [{"a": ASSET, "wb": f8(acct.wallet), "cw": f8(acct.wallet), "bc": "0"}],
-            "P": [
-                {
-                    "s": SYMBOL,
-                    "pa": f"{acct.qty:.3f}",
-                    "ep": f"{acct.entry:.5f}",
-                    "bep": f"{acct.entry:.5f}",
-                    "cr": "0",
-                    "up": f8(acct.qty * (mark - acct.entry)),
-                    "mt": "cross",
-                    "iw": "0",
-                    "ps": "BOTH",
-                }
-            ],
-        },
-    }
+    position = position_entry(
+        SYMBOL,
+        f"{acct.qty:.3f}",
+        f"{acct.entry:.5f}",
+        f"{acct.entry:.5f}",
+        f8(acct.qty * (mark - acct.entry)),
+        "cross",
+        "0",
+        "BOTH",
+    )
+    wallet = wallet_entry(ASSET, f8(acct.wallet), f8(acct.wallet))
+    return account_update_event(e_ms - 2, e_ms, reason, [wallet], [position])
 
 
 def order_update(e_ms: int, order_id: int, status: str) -> JSON:
     """An `ORDER_TRADE_UPDATE` of a far-away limit order (NEW or CANCELED: no fill)."""
-    return {
-        "e": "ORDER_TRADE_UPDATE",
-        "E": e_ms,
-        "T": e_ms - 1,
-        "o": {
-            "s": SYMBOL,
-            "c": f"soak_{order_id}",
-            "S": "BUY",
-            "o": "LIMIT",
-            "f": "GTC",
-            "q": "0.010",
-            "p": "10000.00",
-            "ap": "0",
-            "sp": "0",
-            "x": status,
-            "X": status,
-            "i": order_id,
-            "l": "0",
-            "z": "0",
-            "L": "0",
-            "n": "0",
-            "N": "USDT",
-            "T": e_ms - 1,
-            "t": 0,
-            "b": "0",
-            "a": "0",
-            "m": False,
-            "R": False,
-            "wt": "CONTRACT_PRICE",
-            "ot": "LIMIT",
-            "ps": "BOTH",
-            "cp": False,
-            "rp": "0",
-            "pP": False,
-            "si": 0,
-            "ss": 0,
-            "V": "EXPIRE_MAKER",
-            "pm": "NONE",
-            "gtd": 0,
-            "er": "0",
-        },
-    }
+    body = order(
+        SYMBOL, f"soak_{order_id}", "BUY", "LIMIT", "0.010", "10000.00", order_id, e_ms - 1,
+        "BOTH", status,
+    )
+    return order_trade_update(e_ms - 1, e_ms, body)
 
 
 def mark_frame(mark: float, e_ms: int) -> JSON:
     """One combined-stream `markPriceUpdate` frame for BTCUSDT."""
-    price = f8(mark)
-    return {
-        "stream": "btcusdt@markPrice@1s",
-        "data": {
-            "e": "markPriceUpdate",
-            "E": e_ms,
-            "s": SYMBOL,
-            "p": price,
-            "P": price,
-            "i": price,
-            "r": "0.00010000",
-            "T": e_ms + 8 * 3_600_000,
-        },
-    }
+    price = Decimal(repr(mark))
+    data = mark_price_update(e_ms, SYMBOL, price, price, "0.00010000", e_ms + 8 * 3_600_000)
+    return combined("btcusdt@markPrice@1s", data)

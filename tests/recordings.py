@@ -1,127 +1,61 @@
 """Builders of small USDⓈ-M recordings in Binance's wire shapes, shared by feed and service tests.
 
 One BTCUSDT long of `qty` at 50,000 with a single 1 % bracket and a USDT cross wallet: risk is
-`0.01·qty·P / (wallet + qty·(P − 50,000))`, so `price_for_risk` inverts it exactly.
+`0.01·qty·P / (wallet + qty·(P − 50,000))`, so `price_for_risk` inverts it exactly. The payloads
+come from `monitor.sim.wire` (the one home of Binance's shapes).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from monitor.feed.recording import Line, RestLine, WsLine
+from monitor.sim.wire.brackets import flat_um_brackets, tiers
+from monitor.sim.wire.streams import combined, mark_frame
+from monitor.sim.wire.usdm import (
+    UmLeg,
+    multi_assets_margin,
+    um_account_v3,
+    um_exchange_info,
+    um_position_risk_row,
+    um_symbol_min,
+)
 
 ENTRY = 50_000.0
 MMR = 0.01
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+def _d(x: float) -> Decimal:
+    return Decimal(repr(x))
 
 
 def exchange_info() -> dict[str, Any]:
-    return {
-        "symbols": [
-            {
-                "symbol": "BTCUSDT",
-                "pair": "BTCUSDT",
-                "contractType": "PERPETUAL",
-                "status": "TRADING",
-                "baseAsset": "BTC",
-                "quoteAsset": "USDT",
-                "marginAsset": "USDT",
-            },
-            {
-                "symbol": "ETHUSDT",
-                "pair": "ETHUSDT",
-                "contractType": "PERPETUAL",
-                "status": "TRADING",
-                "baseAsset": "ETH",
-                "quoteAsset": "USDT",
-                "marginAsset": "USDT",
-            },
-        ],
-        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-100"}],
-    }
+    return um_exchange_info(
+        1, ["USDT"], [um_symbol_min(s, s.removesuffix("USDT")) for s in SYMBOLS]
+    )
 
 
 def brackets(mmr: float) -> list[dict[str, Any]]:
-    return [
-        {
-            "symbol": s,
-            "brackets": [
-                {
-                    "bracket": 1,
-                    "initialLeverage": 50,
-                    "notionalCap": 1e9,
-                    "notionalFloor": 0,
-                    "maintMarginRatio": mmr,
-                    "cum": 0,
-                }
-            ],
-        }
-        for s in ("BTCUSDT", "ETHUSDT")
-    ]
+    return [flat_um_brackets(s, mmr) for s in SYMBOLS]
 
 
 def account(wallet: float) -> dict[str, Any]:
-    asset = {
-        "asset": "USDT",
-        "walletBalance": str(wallet),
-        "unrealizedProfit": "0",
-        "marginBalance": str(wallet),
-        "maintMargin": "0",
-        "initialMargin": "0",
-        "positionInitialMargin": "0",
-        "openOrderInitialMargin": "0",
-        "crossWalletBalance": str(wallet),
-        "crossUnPnl": "0",
-        "availableBalance": str(wallet),
-        "maxWithdrawAmount": str(wallet),
-        "updateTime": 1,
-    }
-    return {
-        "totalInitialMargin": "0",
-        "totalMaintMargin": "0",
-        "totalWalletBalance": str(wallet),
-        "totalUnrealizedProfit": "0",
-        "totalMarginBalance": str(wallet),
-        "totalPositionInitialMargin": "0",
-        "totalOpenOrderInitialMargin": "0",
-        "totalCrossWalletBalance": str(wallet),
-        "totalCrossUnPnl": "0",
-        "availableBalance": str(wallet),
-        "maxWithdrawAmount": str(wallet),
-        "assets": [asset],
-        "positions": [],
-    }
+    """`/fapi/v3/account` with `wallet` USDT and no position."""
+    return um_account_v3([], {}, {"USDT": _d(wallet)}, None, 1)
 
 
 def position_risk(qty: float, entry: float, mark: float) -> list[dict[str, Any]]:
-    return [
-        {
-            "symbol": "BTCUSDT",
-            "positionSide": "BOTH",
-            "positionAmt": str(qty),
-            "entryPrice": str(entry),
-            "breakEvenPrice": str(entry),
-            "markPrice": str(mark),
-            "unRealizedProfit": str(qty * (mark - entry)),
-            "liquidationPrice": "0",
-            "isolatedMargin": "0",
-            "notional": str(qty * mark),
-            "marginAsset": "USDT",
-            "isolatedWallet": "0",
-            "initialMargin": "0",
-            "maintMargin": "0",
-            "positionInitialMargin": "0",
-            "openOrderInitialMargin": "0",
-            "adl": 1,
-            "bidNotional": "0",
-            "askNotional": "0",
-            "updateTime": 1,
-        }
-    ]
+    """`/fapi/v3/positionRisk` with one BTCUSDT leg (its MM under the 1 % bracket)."""
+    table = tiers([("0", "1000000000", repr(MMR), 50)])
+    leg = UmLeg("BTCUSDT", "BOTH", _d(qty), _d(entry), 20, table, "USDT", places=8)
+    return [um_position_risk_row(leg, _d(mark), 0.0, 1)]
 
 
 def snapshot(t: int, wallet: float = 10_000.0, qty: float = 1.0) -> list[Line]:
     return [
-        RestLine(t, "GET", "/fapi/v1/multiAssetsMargin", {"multiAssetsMargin": False}),
+        RestLine(t, "GET", "/fapi/v1/multiAssetsMargin", multi_assets_margin(False)),
         RestLine(t, "GET", "/fapi/v1/exchangeInfo", exchange_info()),
         RestLine(t, "GET", "/fapi/v1/leverageBracket", brackets(MMR)),
         RestLine(t, "GET", "/fapi/v3/account", account(wallet)),
@@ -130,18 +64,8 @@ def snapshot(t: int, wallet: float = 10_000.0, qty: float = 1.0) -> list[Line]:
 
 
 def mark(t: int, symbol: str, price: float) -> WsLine:
-    data = {
-        "e": "markPriceUpdate",
-        "E": t,
-        "s": symbol,
-        "p": f"{price:.8f}",
-        "i": f"{price:.8f}",
-        "P": "0",
-        "r": "0.0001",
-        "T": t + 1000,
-        "st": 1,
-    }
-    return WsLine(t, "market", {"stream": f"{symbol.lower()}@markPrice@1s", "data": data})
+    data = mark_frame(t, symbol, _d(price), _d(price), "0.0001", t + 1000, st=1)
+    return WsLine(t, "market", combined(f"{symbol.lower()}@markPrice@1s", data))
 
 
 def price_for_risk(risk: float, wallet: float = 10_000.0, qty: float = 1.0) -> float:

@@ -3,7 +3,9 @@
 `FakeExchange` (server.py) is what tests and benchmarks start; `serve` / `run_simulate`
 (run.py) back `marginwatch simulate`. Module map: `playback` (recording → timeline and clock),
 `rest` (REST answers), `ledger` (+ `ledger_rows`, `ledger_balances`, `ledger_totals`: the REST
-bodies kept current with what was played), `auth` (API key, HMAC, timestamp window),
+bodies kept current with what was played; the totals computed in Decimal from Binance's
+formulas, not by the engine), `wire` (the one home of Binance payload builders, shared with the
+example generator, soak, benchmarks and tests), `auth` (API key, HMAC, timestamp window),
 `weights` (request weights), `listenkeys`, `wspaths` (websocket URLs), `routing` (stream
 matching and frame shaping), `subscriptions` (SUBSCRIBE & co.), `conns` (one client), `faults`
 + `malformed` (fault injection), `control` (the `/__sim` HTTP API), `stats`, `errors`.

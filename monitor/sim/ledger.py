@@ -25,32 +25,32 @@ from it (`answer`). What moves (field names as in wire.md §3–§4):
   `accountStatus`; `openOrderLoss` → `totalMarginOpenLoss` = Σ|o| in USD (stablecoins at 1, other
   assets at their PM index price; left alone when one has none).
 - `ACCOUNT_CONFIG_UPDATE` `ac` → `leverage` of the symbol's rows.
-- Account totals (`uniMMR`, maintenance margin, margin balance, ...) are recomputed by the
-  project's own snapshot builder and engine (`ledger_totals.py`) lazily: when an account path
-  is answered after a change. If the bodies do not make a snapshot, the totals stay as they
-  were (counted as `totals_unavailable`).
+- Account totals (`uniMMR`, maintenance margin, margin balance, ...) are recomputed in Decimal
+  from Binance's published formulas, independently of the monitor's engine (`ledger_totals.py`),
+  lazily: when an account path is answered after a change. If the bodies do not make the
+  figures, the totals stay as they were (counted as `totals_unavailable`).
 
 `override` (the fake's `set_rest`) answers a path verbatim, whatever the ledger holds, until the
 next recorded answer of that path. Bad input is counted in `counters` and skipped, never raised.
 Recorded bodies are copied before they are changed: the recording itself is never modified.
-`RestSchedule` hands out the recorded answers in time order (the first answer of each path is
-current from the start, as before playback).
+`RestSchedule` (`rest_schedule.py`) hands out the recorded answers in time order (the first
+answer of each path is current from the start, as before playback). What user events do to the
+bodies is `ledger_user.py` (`LedgerUserEvents`, which `Ledger` inherits); this module holds the
+bodies, the symbol index, the market side (marks, index prices) and the totals' refresh.
 """
 
 from __future__ import annotations
 
-import bisect
 import copy
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from monitor.binance.snapshot import infer_mode
-from monitor.engine.model import Mode
-from monitor.feed.recording import Line, Meta, RestLine, WsLine, frame_data
+from monitor.binance.decode.snapshot import infer_mode
+from monitor.feed.recording import MODES, Line, Meta, RestLine, WsLine, frame_data
 from monitor.sim import ledger_balances as bal
 from monitor.sim.ledger_rows import (
     ASSET_INDEX_PATH,
@@ -66,15 +66,17 @@ from monitor.sim.ledger_rows import (
     fmt_dec,
     leg_from_row,
     new_asset_index_row,
-    new_position_row,
     new_premium_row,
-    num,
     positive,
-    render,
     reprice,
     side_of,
 )
-from monitor.sim.ledger_totals import TOTALS_PATHS, patch_totals
+from monitor.sim.ledger_totals import (
+    TOTALS_PATHS,
+    USDM,
+    patch_totals,
+)
+from monitor.sim.ledger_user import BadEvent, LedgerUserEvents
 from monitor.sim.routing import is_cm, unwrap
 
 log = logging.getLogger("monitor.sim")
@@ -109,11 +111,7 @@ class _Answer:
     status: int
 
 
-class _BadEvent(ValueError):
-    """A user event whose fields do not make sense (counted, skipped)."""
-
-
-class Ledger:
+class Ledger(LedgerUserEvents):
     """The current REST bodies of one fake exchange; see the module docstring."""
 
     def __init__(self, meta: Meta, *, margin_leverage: int = 3) -> None:
@@ -129,7 +127,7 @@ class Ledger:
         self._index: dict[str, list[_Ref]] | None = None
         self._pos_rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._asset_rows: dict[str, dict[str, Any]] = {}
-        self._mode: Mode | None = None
+        self._mode: str | None = None
         self._totals_fresh = False
         #: PM asset index prices between samples: asset → (sampled price, proxy `i` then).
         self._index_anchor: dict[str, tuple[Decimal, Decimal | None]] = {}
@@ -214,7 +212,7 @@ class Ledger:
         self._changed()  # before: a malformed entry may follow entries already applied
         try:
             handler(payload)
-        except (_BadEvent, TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (BadEvent, TypeError, ValueError, KeyError, AttributeError) as exc:
             self.counters["bad_user_events"] += 1
             log.warning("sim ledger: skipped a malformed %s event: %s", payload.get("e"), exc)
             return
@@ -242,14 +240,17 @@ class Ledger:
         return {path: a.data for path, a in self._answers.items() if a.status == 200}
 
     @property
-    def mode(self) -> Mode:
-        """The account's mode: the recording's, else inferred from the bodies (USDⓈ-M)."""
+    def mode(self) -> str:
+        """The account's mode (a recording's mode name): the recording's, else inferred from the
+        bodies as the monitor infers it (`infer_mode`), else USDⓈ-M."""
         if self._mode is None:
             try:
-                mode = Mode(self.meta.mode) if self.meta.mode else infer_mode(self._bodies_raw())
+                mode = self.meta.mode or str(infer_mode(self._bodies_raw()))
+                if mode not in MODES:
+                    raise ValueError(f"unknown mode {mode!r}")
             except ValueError:
                 self.counters["mode_unknown"] += 1
-                mode = Mode.USDM
+                mode = USDM
             self._mode = mode
         return self._mode
 
@@ -281,7 +282,7 @@ class Ledger:
             return
         self.counters["totals_computed"] += 1
 
-    def _absorb(self, path: str, data: Any) -> None:
+    def _absorb(self, path: str, data: Any) -> None:  # noqa: C901 - one branch per Binance event type the fake absorbs
         """Read what the ledger needs from a body that became current."""
         if path in PREMIUM_PATHS and isinstance(data, list):
             for row in data:
@@ -441,207 +442,7 @@ class Ledger:
         apply_asset_index(row, element)
         self._totals_fresh = False
 
-    # ------------------------------------------------------------------ user events
-    def _product(self, event: dict[str, Any]) -> str:
-        fs = event.get("fs")
-        if self.mode is Mode.PORTFOLIO_MARGIN:
-            return fs if fs in ("UM", "CM") else "UM"
-        return "CM" if self.mode is Mode.COINM else "UM"
-
-    def _account_update(self, event: dict[str, Any]) -> None:
-        update = event.get("a")
-        if not isinstance(update, dict):
-            raise _BadEvent("ACCOUNT_UPDATE without an 'a' object")
-        product = self._product(event)
-        t = _time_of(event)
-        for item in update.get("B") or []:
-            asset, wb, cw = item.get("a"), item.get("wb"), item.get("cw")
-            if not isinstance(asset, str) or num(wb) is None:
-                raise _BadEvent(f"balance entry {item!r} is malformed")
-            if self._older(event, ("wallet", product, asset)):
-                continue
-            if self.mode is Mode.PORTFOLIO_MARGIN:
-                row = bal.pm_row(self._body, asset, t)
-                if row is not None:
-                    bal.set_pm_wallet(row, product, str(wb))
-            else:
-                if num(cw) is None:
-                    raise _BadEvent(f"balance entry {item!r} has no cross wallet")
-                bal.set_futures_wallet(self._body, product, asset, str(wb), str(cw), t)
-        for item in update.get("P") or []:
-            key = ("position", product, str(item.get("s")), str(item.get("ps") or "BOTH"))
-            if not self._older(event, key):
-                self._position(product, item, t)
-
-    def _older(self, event: dict[str, Any], key: tuple[str, ...]) -> bool:
-        """True (and counted) when an item update is older, by `E`, than the one that set the
-        item last; otherwise the item is stamped with this event's `E`."""
-        e = event.get("E")
-        if not isinstance(e, int) or isinstance(e, bool):
-            return False
-        last = self._stamps.get(key)
-        if last is not None and last > e:
-            self.counters["stale_user_items"] += 1
-            return True
-        self._stamps[key] = e
-        return False
-
-    def _position(self, product: str, item: dict[str, Any], t: int | None) -> None:
-        symbol, side = item.get("s"), item.get("ps") or "BOTH"
-        if not isinstance(symbol, str) or not isinstance(side, str):
-            raise _BadEvent(f"position entry {item!r} is malformed")
-        portfolio = self.mode is Mode.PORTFOLIO_MARGIN
-        isolated = not portfolio and str(item.get("mt", "cross")).lower() == "isolated"
-        wallet = dec(item.get("iw", "0")) if isolated else None
-        leg = Leg.make(
-            side,
-            item.get("pa"),
-            item.get("ep"),
-            item.get("bep"),
-            isolated,
-            wallet if wallet is not None else Decimal(0),
-        )
-        if leg is None or (isolated and wallet is None):
-            raise _BadEvent(f"position entry {item!r} is malformed")
-        key = (symbol, side)
-        if leg.qty:
-            self._legs[product][key] = leg
-        else:
-            self._legs[product].pop(key, None)
-        self._ensure_index()
-        mark = self._marks.get(symbol)
-        size = self._sizes.get(symbol)
-        leverage = self._leverage_of(product, symbol)
-        for spec in POSITION_SPECS:
-            if spec.product != product:
-                continue
-            rows = spec.rows(self._body(spec.path))
-            if rows is None:
-                continue
-            by_key = self._pos_rows.setdefault(spec.path, {})
-            row = by_key.get(key)
-            if row is None:
-                if not leg.qty:
-                    continue
-                row = new_position_row(spec, rows, symbol, side, leverage)
-                asset = self._margin_assets.get(symbol)
-                if asset is not None and "marginAsset" in row:
-                    row["marginAsset"] = asset
-                rows.append(row)
-                self._changed(rows=True)
-            elif not leg.qty and spec.drop_flat:
-                rows.remove(row)
-                self._changed(rows=True)
-                continue
-            render(row, spec, leg, mark, size, t)
-        self._ensure_index()
-
-    def _leverage_of(self, product: str, symbol: str) -> str | None:
-        for spec in POSITION_SPECS:
-            if spec.product != product or not spec.leverage:
-                continue
-            for row in spec.rows(self._body(spec.path)) or []:
-                if isinstance(row, dict) and row.get("symbol") == symbol and "leverage" in row:
-                    return str(row["leverage"])
-        return None
-
-    def _config_update(self, event: dict[str, Any]) -> None:
-        config = event.get("ac")
-        if not isinstance(config, dict):
-            return  # the Multi-Assets toggle (`ai`) changes no body here
-        symbol, leverage = config.get("s"), config.get("l")
-        if not isinstance(symbol, str) or num(leverage) is None:
-            raise _BadEvent(f"leverage change {config!r} is malformed")
-        product = self._product(event)
-        for spec, row, _side in self._ensure_index().get(symbol, []):
-            if spec is not None and spec.product == product and "leverage" in row:
-                row["leverage"] = str(leverage)
-
-    def _pm_row(self, event: dict[str, Any], asset: object) -> dict[str, Any] | None:
-        if not isinstance(asset, str):
-            raise _BadEvent(f"event without an asset: {event!r}")
-        return bal.pm_row(self._body, asset, _time_of(event))
-
-    def _outbound_position(self, event: dict[str, Any]) -> None:
-        for item in event.get("B") or []:
-            row = self._pm_row(event, item.get("a"))
-            if row is not None and not self._older(event, ("margin", str(item.get("a")))):
-                bal.set_margin_balance(row, str(item.get("f")), str(item.get("l")))
-
-    def _balance_update(self, event: dict[str, Any]) -> None:
-        row = self._pm_row(event, event.get("a"))
-        if row is not None:
-            bal.add_margin_free(row, str(event.get("d")))
-
-    def _liability_change(self, event: dict[str, Any]) -> None:
-        row = self._pm_row(event, event.get("a"))
-        if row is not None and not self._older(event, ("liability", str(event.get("a")))):
-            bal.set_liability(row, str(event.get("t")), str(event.get("i")), str(event.get("l")))
-
-    def _pm_account(self) -> dict[str, Any] | None:
-        body = self._body(bal.PM_ACCOUNT)
-        return body if isinstance(body, dict) else None
-
-    def _open_order_loss(self, event: dict[str, Any]) -> None:
-        items = event.get("O")
-        if not isinstance(items, list):
-            raise _BadEvent("openOrderLoss without an 'O' list")
-        total = bal.open_loss_usd(items, self._body)
-        account = self._pm_account()
-        if total is None:
-            self.counters["open_loss_unpriced"] += 1
-        elif account is not None:
-            account["totalMarginOpenLoss"] = fmt_dec(total)
-
-    def _risk_level_change(self, event: dict[str, Any]) -> None:
-        status = event.get("s")
-        if not isinstance(status, str) or not status:
-            raise _BadEvent("riskLevelChange without a status")
-        account = self._pm_account()
-        if account is not None:
-            account["accountStatus"] = status
-
 
 def _mark_of(raw: object) -> Mark | None:
     price = positive(raw)
     return None if price is None else (raw if isinstance(raw, str) else str(raw), price)
-
-
-def _time_of(event: dict[str, Any]) -> int | None:
-    for key in ("T", "E"):
-        value = event.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-class RestSchedule:
-    """The recorded GET answers of a recording in time order.
-
-    `initial` are the first answer of every path (current from the start, also before playback);
-    `due(t)` returns the later ones recorded at or before `t` not handed out yet. `restart()`
-    begins a new loop cycle (the later answers become due again)."""
-
-    def __init__(self, lines: Iterable[RestLine]) -> None:
-        seen: set[str] = set()
-        self.initial: list[RestLine] = []
-        later: list[RestLine] = []
-        for line in sorted(lines, key=lambda line: line.t):
-            if line.method.upper() != "GET":
-                continue
-            path = line.path.split("?", 1)[0]
-            (later if path in seen else self.initial).append(line)
-            seen.add(path)
-        self._later = later
-        self._times = [line.t for line in later]
-        self._next = 0
-
-    def due(self, t: float) -> list[RestLine]:
-        end = bisect.bisect_right(self._times, t)
-        if end <= self._next:
-            return []
-        lines, self._next = self._later[self._next : end], end
-        return lines
-
-    def restart(self) -> None:
-        self._next = 0

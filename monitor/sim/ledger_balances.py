@@ -3,7 +3,7 @@
 Futures wallets (`ACCOUNT_UPDATE` `B[]` in USDⓈ-M and COIN-M): `walletBalance` ← `wb` and
 `crossWalletBalance` ← `cw` in the account endpoints' `assets[]`, `balance` ← `wb` and
 `crossWalletBalance` ← `cw` in the balance endpoints. Portfolio Margin (`/papi/v1/balance`), read
-the way `monitor.binance.user_events` and the engine read the events:
+the way `monitor.binance.decode.user_events` and the engine read the events:
 
 - `ACCOUNT_UPDATE` with `fs`: `umWalletBalance` (fs UM) or `cmWalletBalance` (fs CM) ← `wb`.
 - `outboundAccountPosition` `B[]`: `crossMarginFree` ← `f`, `crossMarginLocked` ← `l`.
@@ -27,7 +27,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from monitor.engine.model import STABLECOINS
 from monitor.sim.ledger_rows import ZERO, dec, fmt_dec
 
 UM_ACCOUNTS = ("/fapi/v3/account", "/fapi/v2/account")
@@ -37,6 +36,9 @@ CM_BALANCES = ("/dapi/v1/balance",)
 PM_BALANCE = "/papi/v1/balance"
 PM_ACCOUNT = "/papi/v1/account"
 PM_INDEX_PRICES = "/sapi/v1/portfolio/asset-index-price"
+
+#: USD stablecoins counted at 1 USD in open loss (the fake's own list; it imports no engine).
+STABLECOINS = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USDP", "DAI", "BFUSD", "USD1"})
 
 #: The current body of a path (None when there is none, or its answer is an error).
 BodyOf = Callable[[str], Any]

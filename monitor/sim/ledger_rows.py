@@ -14,7 +14,8 @@ rendered into every body that lists it (`POSITION_SPECS`: the positionRisk endpo
 
 A field is written only where the row already has it (the recorded schema wins), except the
 core ones (`positionAmt`, `entryPrice` on positionRisk rows, `markPrice`). Numbers are written as
-Binance writes them: decimal strings with 8 decimals; prices keep the stream's own text.
+Binance writes them (`monitor.sim.wire.decimals`): decimal strings with 8 decimals; prices keep
+the stream's own text.
 """
 
 from __future__ import annotations
@@ -25,24 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from monitor.engine.contracts import signed_qty
-
-EIGHT = Decimal("0.00000001")
-ZERO = "0.00000000"
+from monitor.sim.wire.decimals import ZERO_TEXT, f8, f8_float
 
 #: (mark text as received, mark as a float)
 Mark = tuple[str, float]
 
-
-def fmt(value: float) -> str:
-    """A float as Binance writes decimals (8 places, never "-0")."""
-    text = f"{value:.8f}"
-    return ZERO if text == "-0.00000000" else text
-
-
-def fmt_dec(value: Decimal) -> str:
-    text = format(value.quantize(EIGHT), "f")
-    return ZERO if text == "-0.00000000" else text
+ZERO = ZERO_TEXT
+fmt = f8_float  # a running float figure, 8 places
+fmt_dec = f8  # a Decimal figure, 8 places
 
 
 def dec(value: object) -> Decimal | None:
@@ -253,6 +244,15 @@ class Leg:
             signed_qty(side, amount),
             entry_price,
         )
+
+
+def signed_qty(side: str, amount: float) -> float:
+    """Binance reports hedge legs' size sometimes unsigned; LONG is +, SHORT is −."""
+    if side == "LONG":
+        return abs(amount)
+    if side == "SHORT":
+        return -abs(amount)
+    return amount
 
 
 def side_of(row: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from monitor.sim.wire.streams import listen_key_expired
+
 Product = Literal["um", "cm", "pm"]
 PRODUCTS: tuple[Product, ...] = ("um", "cm", "pm")
 _PATHS: dict[str, Product] = {
@@ -34,13 +36,8 @@ def product_of(path: str) -> Product | None:
 
 
 def expired_event(product: Product, key: str, server_ms: int) -> dict[str, Any]:
-    """`listenKeyExpired` as each product sends it: UM string `E` + key, CM number `E` + key,
-    PM number `E` and no key (wire.md §3.3-§3.5)."""
-    if product == "um":
-        return {"e": "listenKeyExpired", "E": str(server_ms), "listenKey": key}
-    if product == "cm":
-        return {"e": "listenKeyExpired", "E": server_ms, "listenKey": key}
-    return {"e": "listenKeyExpired", "E": server_ms}
+    """`listenKeyExpired` as `product` sends it (`monitor.sim.wire.streams`)."""
+    return listen_key_expired(product, key, server_ms)
 
 
 @dataclass(slots=True)

@@ -16,45 +16,40 @@ and then closed with code 1008 ("unknown listenKey"); a websocket upgrade to a p
 does not serve gets HTTP 404. On `/private/...` with `events=`, only the listed events are
 delivered (plus `listenKeyExpired`, always). Explicit pushes and malformed frames obey the
 `silence`/`legacy_silent` switches like recorded data; control replies (SUBSCRIBE acks) do not.
-The access log is off: URLs carry listenKeys.
+The access log is off: URLs carry listenKeys. The websocket side (connections, delivery,
+their faults) is `ws_hub.py`; this module holds the application, playback and REST wiring.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from monitor.feed.recording import Line, Meta, RestLine, WsLine, read_recording
-from monitor.sim.conns import CLOSE_TIMEOUT_S, GOING_AWAY, POLICY_VIOLATION, Binding, Conn
+from monitor.sim.conns import CLOSE_TIMEOUT_S, Conn
 from monitor.sim.control import handle_control
-from monitor.sim.errors import dumps
 from monitor.sim.faults import ConnKind, Faults
-from monitor.sim.ledger import Ledger, RestSchedule
+from monitor.sim.ledger import Ledger
 from monitor.sim.limits import AttemptLimiter, RestLimiter
-from monitor.sim.listenkeys import ListenKey, ListenKeys, Product, expired_event
-from monitor.sim.malformed import malformed_frames
+from monitor.sim.listenkeys import ListenKey, ListenKeys, Product
 from monitor.sim.playback import PlaybackClock, Source, Timeline
 from monitor.sim.rest import RestApi
-from monitor.sim.routing import combined_text, route_market, unwrap, with_extra_fields
+from monitor.sim.rest_schedule import RestSchedule
+from monitor.sim.routing import route_market
 from monitor.sim.stats import Stats
-from monitor.sim.subscriptions import handle_request
-from monitor.sim.wspaths import MarketTarget, Rejected, UserTarget, parse_ws_path
+from monitor.sim.ws_hub import WsHub
 
 log = logging.getLogger("monitor.sim")
 
 #: Lines dispatched before playback yields to the writers (matters at very high speeds).
 _BATCH_YIELD = 200
-#: Largest text frame accepted from a client.
-_MAX_CLIENT_MSG = 1 << 20
 
 
 class FakeExchange:
@@ -108,9 +103,6 @@ class FakeExchange:
         self.start_on_connect = start_on_connect
         #: With `start_on_connect`, playback starts once this many websocket clients connected.
         self.start_after_clients = max(1, start_after_clients)
-        self.max_connection_age_s = max_connection_age_s
-        self.ping_interval_s = ping_interval_s
-        self.pong_timeout_s = pong_timeout_s
         self.counters = Stats()
         self.faults = Faults(self)
         self.keys = ListenKeys(listen_key_ttl_s, self._on_key_expired)
@@ -131,15 +123,22 @@ class FakeExchange:
                 weight_limit, window_s=weight_window_s, ban_s=ban_s
             ),
         )
-        #: Websocket connection attempts per sliding window (None: unlimited).
-        self.ws_attempts = None if ws_attempt_limit is None else AttemptLimiter(*ws_attempt_limit)
         self.finished = asyncio.Event()
         self._play_go = asyncio.Event()
         self._lines_sent = 0
-        self._conns: dict[int, Conn] = {}
-        self._frames_sent: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._stopping = False
+        self.ws = WsHub(
+            keys=self.keys,
+            faults=self.faults,
+            counters=self.counters,
+            server_ms=self.server_ms,
+            spawn=self._spawn,
+            on_open=self._on_ws_open,
+            ping_interval_s=ping_interval_s,
+            pong_timeout_s=pong_timeout_s,
+            max_connection_age_s=max_connection_age_s,
+            attempts=None if ws_attempt_limit is None else AttemptLimiter(*ws_attempt_limit),
+        )
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
@@ -221,11 +220,7 @@ class FakeExchange:
             self.start_playback()
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        self._stopping = True
-        conns = list(self._conns.values())
-        await asyncio.gather(
-            *(conn.close(GOING_AWAY, "going away") for conn in conns), return_exceptions=True
-        )
+        await self.ws.close_all()
 
     async def _on_cleanup(self, app: web.Application) -> None:
         self.keys.close()
@@ -233,9 +228,7 @@ class FakeExchange:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for conn in list(self._conns.values()):
-            conn.abort()
-            await conn.stop_tasks()
+        await self.ws.abort_all()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -249,14 +242,14 @@ class FakeExchange:
         returns how many got it."""
         self._sync_ledger()
         self.ledger.apply_user(event)
-        return self._deliver_user(event)
+        return self.ws.deliver_user(event)
 
     def push_market(self, payload: dict[str, Any] | list[Any]) -> int:
         """Route a market frame now (like a recorded one; the ledger applies it too);
         returns frames queued."""
         self._sync_ledger()
         self.ledger.apply_market(payload)
-        return self._deliver_market(payload)
+        return self.ws.deliver_market(payload)
 
     def set_rest(self, path: str, data: object, status: int = 200) -> None:
         """Answer GET `path` with `data` (and `status`) verbatim from now on, until the
@@ -281,11 +274,7 @@ class FakeExchange:
 
     def state(self) -> dict[str, Any]:
         """Counters and status as plain JSON (never a key or a listenKey)."""
-        sent = Counter(self._frames_sent)
-        open_conns: Counter[str] = Counter()
-        for conn in self._conns.values():
-            sent[conn.kind] += conn.sent
-            open_conns[conn.kind] += 1
+        sent, open_conns = self.ws.counts()
         now_t = self.clock.now_t()
         return {
             "playback": {
@@ -319,212 +308,29 @@ class FakeExchange:
             self.counters.control_requests += 1
             return await handle_control(self, request)
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._websocket(request)
+            return await self.ws.handle(request)
         return await self.rest.handle(request)
 
-    # ---- websockets ---------------------------------------------------------------------------
+    # ---- websockets (`ws_hub.py`) and the fault target ---------------------------------------
 
-    async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if self.ws_attempts is not None and not self.ws_attempts.allow():
-            self.counters.ws_rejected["attempt_limit"] += 1
-            return web.Response(
-                status=429,
-                text=dumps({"code": -1003, "msg": "Too many connection attempts"}),
-                content_type="application/json",
-            )
-        target = parse_ws_path(request.path, request.query, self.keys.is_live)
-        if target is None:
-            self.counters.ws_rejected["no_such_path"] += 1
-            return web.Response(
-                status=404,
-                text=dumps({"code": -5000, "msg": "no such stream path"}),
-                content_type="application/json",
-            )
-        ws: web.WebSocketResponse = web.WebSocketResponse(
-            autoping=False, timeout=CLOSE_TIMEOUT_S, max_msg_size=_MAX_CLIENT_MSG, compress=False
-        )
-        await ws.prepare(request)
-        if isinstance(target, Rejected) or self._stopping:
-            reason: str
-            if isinstance(target, Rejected):
-                reason, code = target.reason, POLICY_VIOLATION
-            else:
-                reason, code = "going away", GOING_AWAY
-            self.counters.ws_rejected[reason] += 1
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 1.0)
-            return ws
-        conn = self._new_conn(ws, request, target)
-        self._conns[conn.id] = conn
-        self.counters.ws_opened[conn.kind] += 1
-        conn.start(
-            ping_interval_s=self.ping_interval_s,
-            pong_timeout_s=self.pong_timeout_s,
-            max_age_s=self.max_connection_age_s,
-        )
-        opened = sum(self.counters.ws_opened.values())
+    def _on_ws_open(self, opened: int) -> None:
         if self.start_on_connect and opened >= self.start_after_clients:
             self.start_playback()
-        try:
-            await self._read_loop(conn)
-        finally:
-            self._conns.pop(conn.id, None)
-            self.counters.ws_closed[conn.kind] += 1
-            await conn.stop_tasks()
-            self._frames_sent[conn.kind] += conn.sent
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await conn.close(1000, "")
-        return ws
-
-    def _new_conn(
-        self, ws: web.WebSocketResponse, request: web.Request, target: MarketTarget | UserTarget
-    ) -> Conn:
-        if isinstance(target, MarketTarget):
-            return Conn(
-                ws,
-                request,
-                "market",
-                route=target.route,
-                combined=target.combined,
-                streams=target.streams,
-            )
-        bindings = []
-        for spec in target.bindings:
-            lk = self.keys.lookup(spec.key)
-            product = lk.product if lk is not None else "um"
-            bindings.append(Binding(spec.key, product, spec.events))
-        return Conn(
-            ws,
-            request,
-            "user",
-            route=target.route,
-            combined=target.combined,
-            bindings=tuple(bindings),
-        )
-
-    async def _read_loop(self, conn: Conn) -> None:
-        while True:
-            msg = await conn.ws.receive()
-            try:
-                if msg.type == WSMsgType.TEXT:
-                    self._on_text(conn, msg.data)
-                elif msg.type == WSMsgType.PING:
-                    await conn.ws.pong(msg.data)
-                elif msg.type == WSMsgType.PONG:
-                    conn.on_pong()
-                elif msg.type == WSMsgType.BINARY:
-                    self.counters.control_messages["binary_ignored"] += 1
-                else:  # CLOSE, CLOSING, CLOSED, ERROR
-                    return
-            except Exception as exc:
-                self.counters.errors["ws_message"] += 1
-                log.warning("sim: could not handle a message from %r: %s", conn, exc)
-                if conn.closed:
-                    return
-
-    def _on_text(self, conn: Conn, text: str) -> None:
-        if conn.kind != "market":
-            self.counters.control_messages["user_ignored"] += 1
-            return
-        reply = handle_request(text, conn.subs)
-        self.counters.control_messages["error" if "code" in reply else "ok"] += 1
-        conn.send(dumps(reply))
 
     def _conns_of(self, kind: ConnKind | str) -> list[Conn]:
-        return [c for c in self._conns.values() if kind in ("all", c.kind) and not c.closed]
-
-    # ---- delivery -----------------------------------------------------------------------------
-
-    def _deliver_market(self, frame: Any) -> int:
-        return self._deliver_routes(route_market(frame))
-
-    def _deliver_routes(self, routes: dict[str, Any]) -> int:
-        if not routes:
-            return 0
-        texts: dict[str, str] = {}
-        sent = suppressed = 0
-        silent = self.faults.is_silent("market")
-        for conn in self._conns_of("market"):
-            wanted = [(norm, name) for norm, name in conn.streams.items() if norm in routes]
-            if not wanted:
-                continue
-            if silent or self.faults.market_muted(conn.route):
-                suppressed += len(wanted)
-                continue
-            for norm, name in wanted:
-                text = texts.get(norm)
-                if text is None:
-                    payload = routes[norm]
-                    if self.faults.extra:
-                        payload = with_extra_fields(payload, market=True)
-                    text = texts[norm] = dumps(payload)
-                if conn.send(combined_text(name, text) if conn.combined else text):
-                    sent += 1
-        self.counters.frames_queued["market"] += sent
-        self.counters.frames_suppressed["market"] += suppressed
-        return sent
-
-    def _deliver_user(self, event: Any) -> int:
-        _, payload = unwrap(event)
-        text: str | None = None
-        sent = suppressed = 0
-        silent = self.faults.is_silent("user")
-        for conn in self._conns_of("user"):
-            binding = next((b for b in conn.bindings if b.live and b.accepts(payload)), None)
-            if binding is None:
-                continue
-            if silent:
-                suppressed += 1
-                continue
-            if text is None:
-                shaped = with_extra_fields(payload, market=False) if self.faults.extra else payload
-                text = dumps(shaped)
-            if conn.send(combined_text(binding.key, text) if conn.combined else text):
-                sent += 1
-        self.counters.frames_queued["user"] += sent
-        self.counters.frames_suppressed["user"] += suppressed
-        return sent
-
-    # ---- listenKeys ---------------------------------------------------------------------------
+        return self.ws.conns_of(kind)
 
     def _on_key_expired(self, lk: ListenKey) -> None:
-        event = dumps(expired_event(lk.product, lk.key, self.server_ms()))
-        silent = self.faults.is_silent("user")
-        for conn in self._conns_of("user"):
-            for binding in conn.bindings:
-                if binding.key != lk.key or not binding.live:
-                    continue
-                binding.live = False
-                if silent:
-                    self.counters.frames_suppressed["user"] += 1
-                elif conn.send(combined_text(lk.key, event) if conn.combined else event):
-                    self.counters.frames_queued["user"] += 1
-        log.info("sim: %s listenKey expired", lk.product)
+        self.ws.on_key_expired(lk)
 
     def _on_key_deleted(self, lk: ListenKey) -> None:
-        for conn in self._conns_of("user"):
-            hit = False
-            for binding in conn.bindings:
-                if binding.key == lk.key:
-                    binding.live = False
-                    hit = True
-            if hit and not any(binding.live for binding in conn.bindings):
-                self._spawn(conn.close(1000, "listenKey closed"), f"sim-close-{conn.id}")
-
-    # ---- fault target -------------------------------------------------------------------------
+        self.ws.on_key_deleted(lk)
 
     def drop_connections(self, kind: ConnKind) -> int:
-        conns = self._conns_of(kind)
-        for conn in conns:
-            conn.abort()
-        return len(conns)
+        return self.ws.drop_connections(kind)
 
     def rotate_connections(self, kind: ConnKind) -> int:
-        conns = self._conns_of(kind)
-        for conn in conns:
-            self._spawn(conn.close(GOING_AWAY, "going away"), f"sim-rotate-{conn.id}")
-        return len(conns)
+        return self.ws.rotate_connections(kind)
 
     def expire_listen_keys(self, product: Product | None) -> int:
         return len(self.keys.expire(product))
@@ -532,29 +338,7 @@ class FakeExchange:
     def inject_malformed(
         self, count: int, kind: Literal["market", "user"], seed: int, varieties: Sequence[str]
     ) -> int:
-        frames = malformed_frames(
-            count, kind, seed=seed, now_ms=self.server_ms(), varieties=varieties
-        )
-        sent = 0
-        silent = self.faults.is_silent(kind)
-        for conn in self._conns_of(kind):
-            if (
-                not conn.live
-                or silent
-                or (kind == "market" and self.faults.market_muted(conn.route))
-            ):
-                continue
-            stream: str | None = None
-            if conn.combined:
-                if kind == "market":
-                    stream = next(iter(conn.streams.values()), "!markPrice@arr@1s")
-                else:
-                    stream = next(b.key for b in conn.bindings if b.live)
-            for frame in frames:
-                if conn.send(frame.text_for(stream)):
-                    sent += 1
-        self.counters.frames_queued[kind] += sent
-        return sent
+        return self.ws.inject_malformed(count, kind, seed, varieties)
 
     # ---- playback -----------------------------------------------------------------------------
 
@@ -607,9 +391,9 @@ class FakeExchange:
                 if not routes:
                     self.counters.lines_unrouted += 1
                     return
-                self._deliver_routes(routes)
+                self.ws.deliver_routes(routes)
             else:
-                self._deliver_user(line.data)
+                self.ws.deliver_user(line.data)
         except Exception:
             self.counters.errors["playback"] += 1
             log.exception("sim: could not play a recorded %s frame", line.conn)

@@ -10,17 +10,16 @@ In the middle the loan is partly repaid: `liabilityChange` (t REPAY, `p` princip
 interest paid, `l` liability left) then, 3 ms later, `outboundAccountPosition` with the new free
 USDT balance.
 
-`build()` returns the recording lines and, after every ws line, the account's risk
-(1.05 · MM / adjusted equity, margin-math §5.2, computed here in Decimal, not with the engine):
-`exact` with BTC collateral at its continuous price, `polled` with it at the last polled price
-(the monitor's old behaviour, for the sawtooth the continuous pricing removes). A repayment
-counts once its `outboundAccountPosition` arrived (the monitor holds the `liabilityChange` until
-then).
+The payloads are built by `monitor.sim.wire`. `build()` returns the recording lines and, after
+every ws line, the account's risk (1.05 · MM / adjusted equity, margin-math §5.2, computed here
+in Decimal, not with the engine): `exact` with BTC collateral at its continuous price, `polled`
+with it at the last polled price (the monitor's old behaviour, for the sawtooth the continuous
+pricing removes). A repayment counts once its `outboundAccountPosition` arrived (the monitor
+holds the `liabilityChange` until then).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -29,6 +28,25 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.feed.recording import Line, Meta, RestLine, WsLine
+from monitor.sim.wire.brackets import (
+    BTCUSD_PERP_TIERS,
+    BTCUSDT_TIERS,
+    cm_brackets,
+    maint,
+    um_brackets,
+)
+from monitor.sim.wire.coinm import CmLeg, cm_exchange_info, cm_premium_row, cm_symbol
+from monitor.sim.wire.decimals import f8
+from monitor.sim.wire.portfolio import (
+    asset_index_price_row,
+    collateral_rate_row,
+    pm_account,
+    pm_balance_row,
+    pm_cm_position_row,
+    pm_um_position_row,
+)
+from monitor.sim.wire.streams import liability_change, mark_frame, outbound_account_position
+from monitor.sim.wire.usdm import UmLeg, premium_row, um_exchange_info, um_symbol_min
 
 D = Decimal
 JSON = dict[str, Any]
@@ -47,79 +65,6 @@ REPAY_AT_S = 40
 COLLATERAL = {"BTC": D("0.95"), "USDT": D("1")}
 LOAN_MMR = D("0.10")  # margin leverage 3x (margin-math §5.2)
 CONTRACT_SIZE = D(100)  # USD per BTCUSD_PERP contract
-
-
-def f8(x: Decimal | int) -> str:
-    q = D(x).quantize(D("0.00000001"))
-    return f"{abs(q) if q == 0 else q:f}"
-
-
-# ------------------------------------------------------------------ brackets (Binance's tables)
-@dataclass(frozen=True)
-class Tier:
-    floor: Decimal
-    cap: Decimal
-    mmr: Decimal
-    leverage: int
-
-
-def _tiers(rows: list[tuple[str, str, str, int]]) -> list[Tier]:
-    return [Tier(D(a), D(b), D(c), lev) for a, b, c, lev in rows]
-
-
-BTCUSDT_TIERS = _tiers(
-    [
-        ("0", "50000", "0.004", 125),
-        ("50000", "600000", "0.005", 100),
-        ("600000", "3000000", "0.0065", 75),
-        ("3000000", "12000000", "0.01", 50),
-        ("12000000", "70000000", "0.02", 25),
-        ("70000000", "100000000", "0.025", 20),
-    ]
-)
-BTCUSD_PERP_TIERS = _tiers(
-    [
-        ("0", "5", "0.004", 125),
-        ("5", "10", "0.005", 100),
-        ("10", "20", "0.01", 50),
-        ("20", "50", "0.025", 20),
-        ("50", "100", "0.05", 10),
-    ]
-)
-
-
-def _cums(table: list[Tier]) -> list[Decimal]:
-    out = [D(0)]
-    for prev, cur in itertools.pairwise(table):
-        out.append(cur.floor * (cur.mmr - prev.mmr) + out[-1])
-    return out
-
-
-def maint(table: list[Tier], notional: Decimal) -> Decimal:
-    """MM = notional · mmr_k − cum_k of the tier whose floor is at or below the notional."""
-    k = max(i for i, t in enumerate(table) if t.floor <= notional)
-    return notional * table[k].mmr - _cums(table)[k]
-
-
-def _num(x: Decimal) -> int | float:
-    return int(x) if x == x.to_integral_value() else float(x)
-
-
-def _brackets(symbol: str, table: list[Tier], cap: str, floor: str) -> JSON:
-    return {
-        "symbol": symbol,
-        "brackets": [
-            {
-                "bracket": k + 1,
-                "initialLeverage": t.leverage,
-                cap: _num(t.cap),
-                floor: _num(t.floor),
-                "maintMarginRatio": _num(t.mmr),
-                "cum": float(c),
-            }
-            for k, (t, c) in enumerate(zip(table, _cums(table), strict=True))
-        ],
-    }
 
 
 # ------------------------------------------------------------------ the account
@@ -239,119 +184,51 @@ def build(seed: int = 1313) -> MotionRecording:
 
     t = START + 45
     eq, actual, mm = book.figures(asset_price(index[0]))
-    rest(t, "/papi/v1/account", {
-        "uniMMR": f8(eq / mm),
-        "accountEquity": f8(eq),
-        "actualEquity": f8(actual),
-        "accountInitialMargin": f8(mm * 3),
-        "accountMaintMargin": f8(mm),
-        "accountStatus": "NORMAL",
-        "virtualMaxWithdrawAmount": f8(max(eq - mm * 3, D(0))),
-        "totalAvailableBalance": f8(max(eq - mm * 3, D(0))),
-        "totalMarginOpenLoss": "0.00000000",
-        "updateTime": t - 5,
-    })
+    rest(t, "/papi/v1/account", pm_account(eq, actual, mm * 3, mm, "NORMAL", D(0), t - 5))
 
     def balance_row(asset: str, at: int) -> JSON:
-        free = book.free.get(asset, D(0))
-        umw, cmw = book.um_wallet.get(asset, D(0)), book.cm_wallet.get(asset, D(0))
-        return {
-            "asset": asset,
-            "totalWalletBalance": f8(free + umw + cmw),
-            "crossMarginAsset": f8(free),
-            "crossMarginBorrowed": f8(book.borrowed.get(asset, D(0))),
-            "crossMarginFree": f8(free),
-            "crossMarginInterest": f8(book.interest.get(asset, D(0))),
-            "crossMarginLocked": "0.00000000",
-            "umWalletBalance": f8(umw),
-            "umUnrealizedPNL": f8(book.um_upnl() if asset == "USDT" else D(0)),
-            "cmWalletBalance": f8(cmw),
-            "cmUnrealizedPNL": f8(book.cm_upnl() if asset == "BTC" else D(0)),
-            "updateTime": at,
-            "negativeBalance": "0.00000000",
-        }
+        return pm_balance_row(
+            asset,
+            free=book.free.get(asset, D(0)),
+            locked=D(0),
+            borrowed=book.borrowed.get(asset, D(0)),
+            interest=book.interest.get(asset, D(0)),
+            um_wallet=book.um_wallet.get(asset, D(0)),
+            cm_wallet=book.cm_wallet.get(asset, D(0)),
+            um_upnl=book.um_upnl() if asset == "USDT" else D(0),
+            cm_upnl=book.cm_upnl() if asset == "BTC" else D(0),
+            t=at,
+        )
 
     rest(t + 60, "/papi/v1/balance", [balance_row(a, t + 50) for a in ("BTC", "USDT")])
+    um_leg = UmLeg("BTCUSDT", "BOTH", book.um_qty, book.um_entry, 10, BTCUSDT_TIERS, "USDT")
+    cm_leg = CmLeg(
+        "BTCUSD_PERP", book.cm_qty, book.cm_entry, 10, BTCUSD_PERP_TIERS, "BTC", CONTRACT_SIZE
+    )
     um_mark, cm_mark = book.marks["BTCUSDT"], book.marks["BTCUSD_PERP"]
-    rest(t + 120, "/papi/v1/um/positionRisk", [{
-        "symbol": "BTCUSDT",
-        "positionAmt": f"{book.um_qty:f}",
-        "entryPrice": f"{book.um_entry:f}",
-        "markPrice": f8(um_mark),
-        "unRealizedProfit": f8(book.um_upnl()),
-        "liquidationPrice": "0.00000000",
-        "leverage": "10",
-        "maxNotionalValue": "40000000",
-        "positionSide": "BOTH",
-        "notional": f8(book.um_qty * um_mark),
-        "updateTime": t + 100,
-    }])
-    rest(t + 170, "/papi/v1/cm/positionRisk", [{
-        "symbol": "BTCUSD_PERP",
-        "positionAmt": f"{book.cm_qty:f}",
-        "entryPrice": f"{book.cm_entry:f}",
-        "markPrice": f8(cm_mark),
-        "unRealizedProfit": f8(book.cm_upnl()),
-        "liquidationPrice": "0.00000000",
-        "leverage": "10",
-        "positionSide": "BOTH",
-        "updateTime": t + 100,
-        "maxQty": "1000",
-        "notionalValue": f8(book.cm_qty * CONTRACT_SIZE / cm_mark),
-    }])
-    rest(t + 210, "/papi/v1/um/leverageBracket", [
-        {**_brackets("BTCUSDT", BTCUSDT_TIERS, "notionalCap", "notionalFloor"),
-         "notionalCoef": "1.0"}
-    ])
-    rest(t + 250, "/papi/v1/cm/leverageBracket", [
-        _brackets("BTCUSD_PERP", BTCUSD_PERP_TIERS, "qtyCap", "qtyFloor")
-    ])
-    rest(t + 300, "/fapi/v1/exchangeInfo", {
-        "timezone": "UTC",
-        "serverTime": t + 290,
-        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": [{
-            "symbol": "BTCUSDT", "pair": "BTCUSDT", "contractType": "PERPETUAL",
-            "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT", "marginAsset": "USDT",
-        }],
-    })
-    rest(t + 340, "/dapi/v1/exchangeInfo", {
-        "timezone": "UTC",
-        "serverTime": t + 330,
-        "symbols": [{
-            "symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
-            "contractStatus": "TRADING", "contractSize": 100, "baseAsset": "BTC",
-            "quoteAsset": "USD", "marginAsset": "BTC",
-        }],
-    })
-
-    def premium(symbol: str, at: int) -> JSON:
-        row = {
-            "symbol": symbol,
-            "markPrice": f8(book.marks[symbol]),
-            "indexPrice": f8(index[0]),
-            "estimatedSettlePrice": f8(index[0]),
-            "lastFundingRate": "0.00010000",
-            "interestRate": "0.00010000",
-            "nextFundingTime": NEXT_FUNDING,
-            "time": at,
-        }
-        if symbol == "BTCUSD_PERP":
-            row["pair"] = "BTCUSD"
-        return row
-
-    rest(t + 390, "/fapi/v1/premiumIndex", [premium("BTCUSDT", START)])
-    rest(t + 430, "/dapi/v1/premiumIndex", [premium("BTCUSD_PERP", START)])
+    rest(t + 120, "/papi/v1/um/positionRisk", [pm_um_position_row(um_leg, um_mark, 0.0, t + 100)])
+    rest(t + 170, "/papi/v1/cm/positionRisk", [pm_cm_position_row(cm_leg, cm_mark, 0.0, t + 100)])
+    rest(t + 210, "/papi/v1/um/leverageBracket", [um_brackets("BTCUSDT", BTCUSDT_TIERS, "1.0")])
+    rest(t + 250, "/papi/v1/cm/leverageBracket", [cm_brackets("BTCUSD_PERP", BTCUSD_PERP_TIERS)])
+    rest(t + 300, "/fapi/v1/exchangeInfo",
+         um_exchange_info(t + 290, ["USDT"], [um_symbol_min("BTCUSDT", "BTC")]))
+    perp = cm_symbol("BTCUSD_PERP", "BTCUSD", "PERPETUAL", 4133404800000, 100, "BTC")
+    rest(t + 340, "/dapi/v1/exchangeInfo", cm_exchange_info(t + 330, [perp], rate_limits=False))
+    rate = "0.00010000"
+    rest(t + 390, "/fapi/v1/premiumIndex",
+         [premium_row("BTCUSDT", um_mark, index[0], rate, NEXT_FUNDING, START)])
+    rest(t + 430, "/dapi/v1/premiumIndex",
+         [cm_premium_row("BTCUSD_PERP", cm_mark, index[0], rate, NEXT_FUNDING, START)])
 
     def index_rows(k: int, at: int) -> list[JSON]:
         return [
-            {"asset": "BTC", "assetIndexPrice": f8(asset_price(index[k])), "time": at},
-            {"asset": "USDT", "assetIndexPrice": "1.00000000", "time": at},
+            asset_index_price_row("BTC", f8(asset_price(index[k])), at),
+            asset_index_price_row("USDT", "1.00000000", at),
         ]
 
     rest(t + 470, "/sapi/v1/portfolio/asset-index-price", index_rows(0, START))
     rest(t + 510, "/sapi/v1/portfolio/collateralRate",
-         [{"asset": a, "collateralRate": f"{r:.4f}"} for a, r in COLLATERAL.items()])
+         [collateral_rate_row(a, r) for a, r in COLLATERAL.items()])
 
     # --- the session: (t, line, what it changes) in receive order
     exact: list[tuple[int, float]] = []
@@ -363,37 +240,21 @@ def build(seed: int = 1313) -> MotionRecording:
     for k in range(1, DURATION_S + 1):
         event_time = START + k * 1000
         for st, symbol in ((1, "BTCUSDT"), (2, "BTCUSD_PERP")):
-            frame = {
-                "e": "markPriceUpdate",
-                "E": event_time,
-                "s": symbol,
-                "p": f8(mark_of(symbol, index[k])),
-                "P": f8(index[k]),
-                "i": f8(index[k]),
-                "r": "0.00010000",
-                "T": NEXT_FUNDING,
-                "st": st,
-            }
+            mark = mark_of(symbol, index[k])
+            frame = mark_frame(event_time, symbol, mark, index[k], rate, NEXT_FUNDING, st)
             timeline.append((event_time + rng.randint(3, 45), st, frame, f"mark:{k}"))
         if k == REPAY_AT_S:
             left = book.borrowed["USDT"] - (repay - interest_paid)
-            timeline.append((event_time + 520, 0, {
-                "e": "liabilityChange",
-                "E": event_time + 515,
-                "a": "USDT",
-                "t": "REPAY",
-                "T": 1352286576452864727 + k,
-                "p": f8(repay - interest_paid),
-                "i": f8(interest_paid),
-                "l": f8(left),
-            }, "liability"))
-            timeline.append((event_time + 523, 0, {
-                "e": "outboundAccountPosition",
-                "E": event_time + 518,
-                "u": event_time + 516,
-                "U": 1027053479517 + k,
-                "B": [{"a": "USDT", "f": f8(book.free["USDT"] - repay), "l": "0.00000000"}],
-            }, "repaid"))
+            change = liability_change(
+                event_time + 515, "USDT", "REPAY", 1352286576452864727 + k,
+                f8(repay - interest_paid), f8(interest_paid), f8(left),
+            )
+            timeline.append((event_time + 520, 0, change, "liability"))
+            balances = [("USDT", f8(book.free["USDT"] - repay), "0.00000000")]
+            outbound = outbound_account_position(
+                event_time + 518, 1027053479517 + k, balances, u=event_time + 516
+            )
+            timeline.append((event_time + 523, 0, outbound, "repaid"))
         if k % POLL_EVERY_S == 0:  # stamped with the E of the frames whose index it prices
             rest(event_time + 250, "/sapi/v1/portfolio/asset-index-price",
                  index_rows(k, event_time))

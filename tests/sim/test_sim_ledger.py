@@ -11,15 +11,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.binance.snapshot import build_state
+from monitor.binance.decode.snapshot import build_state
+from monitor.core.ingest import Replay
 from monitor.engine.book import Book
 from monitor.engine.model import Mode
 from monitor.engine.risk import RiskSnapshot
 from monitor.examples import path as example
 from monitor.feed.reconcile import account_path, drifted, figures
 from monitor.feed.recording import Line, Meta, RestLine, WsLine, read_recording
-from monitor.feed.replay import Replay
-from monitor.sim.ledger import Ledger, RestSchedule
+from monitor.sim.ledger import Ledger
+from monitor.sim.rest_schedule import RestSchedule
 from tests.sim.conftest import MakeSim
 from tests.sim.helpers import KEY, T0, mark, rest, signed_query, wait_until, ws, ws_connect
 
