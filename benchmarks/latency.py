@@ -44,18 +44,23 @@ from benchmarks.quantiles import quantile, summary_ms
 from benchmarks.receiver import JsonReceiver
 from benchmarks.usdm_snapshot import mark_text
 from monitor import examples
-from monitor.alerts.delivery import destinations, sender_for
+from monitor.alerts.destinations import (
+    build_destinations,
+    build_routes,
+    settings_of,
+    targets_of,
+)
+from monitor.alerts.levels import AlertIntent, AlertKind
 from monitor.alerts.messages import RenderedAlert
 from monitor.alerts.outbox import Outbox
-from monitor.alerts.policy import AlertIntent, AlertKind
 from monitor.alerts.sender import Sender, SendResult
 from monitor.alerts.worker import DeliveryWorker, WorkerConfig
 from monitor.binance.endpoints import endpoints_for
 from monitor.binance.rest import RestClient
 from monitor.config import Config, load_config
+from monitor.core.step import TimedAlert
 from monitor.engine.book import Book
 from monitor.service.daemon import OUTBOX_NAME, Daemon, DaemonOptions
-from monitor.service.timeline import TimedAlert
 from monitor.sim.server import FakeExchange
 
 API_KEY = "bench-key-4Kd9Wq2Zr7"
@@ -233,18 +238,18 @@ def _is_level(subject: str) -> bool:
 
 async def _prepare(daemon: Daemon, fake: FakeExchange) -> tuple[float, float]:
     """Wait until the daemon evaluates levels; return (safe price, price at `HIGH_RISK`)."""
-    timeline = daemon.slots["bench"].runtime.timeline
-    await _until(lambda: timeline.replay.book is not None, "the daemon's first snapshot")
-    book = timeline.replay.book
+    timeline = daemon.slots["bench"].runtime.core
+    await _until(lambda: timeline.book is not None, "the daemon's first snapshot")
+    book = timeline.book
     assert book is not None
     marks = dict(book.state.marks)
-    for symbol in sorted(timeline.replay.held_symbols):  # levels wait for every held mark
+    for symbol in sorted(timeline.held_symbols):  # levels wait for every held mark
 
         def subscribed(symbol: str = symbol) -> bool:
             return fake.push_market(_frame(symbol, marks[symbol])) > 0
 
         await _until(subscribed, f"the daemon's {symbol} subscription")
-    await _until(lambda: timeline.policy.evaluating, "the policy to evaluate (user stream seen)")
+    await _until(lambda: timeline.evaluating, "the policy to evaluate (user stream seen)")
     return marks[SYMBOL], price_for_risk(book, SYMBOL, HIGH_RISK)
 
 
@@ -322,11 +327,14 @@ async def _session(n: int, warmup: int, rest_n: int) -> dict[str, Any]:
         try:
             config = _config(Path(tmp), fake, rx.url)
             state_dir = Path(config.state.dir)
-            state_dir.mkdir(parents=True, exist_ok=True)
+            state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - set-up, not timed
             probe = Probe()
             outbox = TimedOutbox(state_dir / OUTBOX_NAME, probe)
             routes = [
-                (d, probe.wrap(sender_for(d))) for d in destinations(config.notify_targets())
+                (d, probe.wrap(sender))
+                for d, sender in build_routes(
+                    build_destinations(targets_of(config)), settings_of(config)
+                )
             ]
             worker = DeliveryWorker(outbox, routes, WorkerConfig(rate_per_s=1e9, burst=1e9))
             daemon = Daemon(config, DaemonOptions(deliver=False))

@@ -3,7 +3,7 @@
 The recording is generated in memory: the USDⓈ-M start-up snapshot of one held symbol, then N
 per-symbol mark frames one second apart (a random walk that stays below the warning level), as
 raw text `WsLine(t, "market", None, text)` — the live shape. Every frame goes through
-`AlertTimeline.feed` (the daemon's pipeline minus delivery: classify + fast decode, `Book.on_mark`,
+`AccountCore.feed` (the daemon's pipeline minus delivery: classify + fast decode, `Book.on_mark`,
 freshness, the once-a-second policy tick, `AlertPolicy.on_risk`), configured as the daemon
 configures it. The baseline is `json.loads` of the same frames. `python -m benchmarks.replay
 --profile` prints where the time goes (cProfile).
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.usdm_snapshot import Holding, mark_text, meta, snapshot_lines
+from monitor.core.account_core import AccountCore
 from monitor.feed.recording import WsLine
-from monitor.service.timeline import AlertTimeline
 
 SYMBOL = "BTCUSDT"
 ENTRY = 50_000.0
@@ -42,14 +42,14 @@ def frames(n: int, seed: int = 11) -> list[WsLine]:
     return out
 
 
-def timeline() -> AlertTimeline:
+def timeline() -> AccountCore:
     """A timeline as the daemon builds one, fed the snapshot (its first frame applies it)."""
     lines = snapshot_lines(T0, [SYMBOL], {SYMBOL: ENTRY}, {SYMBOL: Holding(1.0, ENTRY)}, 10_000.0)
-    tl = AlertTimeline(meta(T0), with_figures=True, record_risks=False)
+    tl = AccountCore(meta(T0), with_figures=True, record_risks=False)
     for line in lines:
         tl.feed(line)
     tl.feed(WsLine(T0, "market", None, mark_text(SYMBOL, ENTRY, T0)))
-    if tl.replay.book is None or not tl.policy.evaluating:
+    if tl.book is None or not tl.evaluating:
         raise RuntimeError("the generated snapshot did not apply (nothing is evaluated)")
     return tl
 
@@ -82,7 +82,7 @@ def measure(n: int, rounds: int) -> dict[str, Any]:
         baseline.append(_rate(run_loads, n))
     check = timeline()
     for line in lines[:1000]:
-        alerts += len(check.feed(line))
+        alerts += len(check.feed(line).alerts)
     events = statistics.median(pipeline)
     loads = statistics.median(baseline)
     return {

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.alerts.policy import PolicyConfig
+from monitor.alerts.policy_config import PolicyConfig
 
 KEY_ENV = "SOAK_API_KEY"
 SECRET_ENV = "SOAK_API_SECRET"
@@ -100,6 +100,64 @@ repeat_s = {alerts.repeat_s}
 rapid_rise = {alerts.rapid_rise}
 hysteresis = {alerts.hysteresis}
 telegram_api_base = {_toml_str(telegram_api_base)}
+{notify}
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[state]
+dir = {_toml_str(str(state_dir))}
+"""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fp:
+        fp.write(text)
+    return path
+
+
+def write_fleet_config(
+    path: Path,
+    *,
+    accounts: list[str],
+    sim_base: str,
+    http_port: int,
+    notify_url: str,
+    state_dir: Path,
+    alerts: AlertSettings,
+    lanes: int = 1,
+) -> Path:
+    """The fleet soak's TOML (mode 0600): `accounts` (all USDⓈ-M, on the one simulator, with
+    the soak's key from the environment), the soak's alert timings, and `lanes` destinations on
+    `notify_url` (`/0`, `/1`, …), each hearing its share of the accounts (account-name tags):
+    a destination sends about one alert a second, and 200 accounts crossing a level together
+    would otherwise queue for minutes behind one."""
+    ws_base = sim_base.replace("http://", "ws://", 1)
+    blocks = "".join(
+        f"""
+[[accounts]]
+name = {_toml_str(name)}
+environment = "custom"
+mode = "usdm"
+rest = {_toml_str(sim_base)}
+ws = {_toml_str(ws_base)}
+api_key_env = "{KEY_ENV}"
+api_secret_env = "{SECRET_ENV}"
+"""
+        for name in accounts
+    )
+    lanes = max(1, min(lanes, len(accounts)))
+    notify = "".join(
+        f"\n[[notify]]\nurl = {_toml_str(f'{notify_url}/{lane}')}\n"
+        + (f"tags = [{', '.join(_toml_str(n) for n in accounts[lane::lanes])}]\n"
+           if lanes > 1 else "")
+        for lane in range(lanes)
+    )
+    text = f"""{blocks}
+[alerts]
+stale_after_s = {alerts.stale_after_s}
+dwell_s = {alerts.dwell_s}
+repeat_s = {alerts.repeat_s}
+rapid_rise = {alerts.rapid_rise}
+hysteresis = {alerts.hysteresis}
+
 {notify}
 [http]
 listen = "127.0.0.1:{http_port}"

@@ -1,4 +1,4 @@
-"""What should fire: the recording through the pure pipeline (`AlertTimeline`, as `replay` does).
+"""What should fire: the recording through the pure pipeline (`AccountCore`, as `replay` does).
 
 Only the ladder alerts are compared with the sinks: `level` (up), `deescalation` and
 `all_clear` (down), keyed by (account, kind, level). Blind, restored, drift, exchange and
@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.alerts.policy import AlertKind, PolicyConfig
+from monitor.alerts.levels import AlertKind
+from monitor.alerts.policy_config import PolicyConfig
+from monitor.core.account_core import AccountCore
 from monitor.feed.recording import Line, Meta
-from monitor.service.timeline import AlertTimeline
 
 #: The ladder kinds: what the price path alone decides.
 LADDER = (AlertKind.LEVEL, AlertKind.DEESCALATION, AlertKind.ALL_CLEAR)
@@ -53,10 +54,10 @@ def expected_timed(
     meta: Meta, lines: Iterable[Line], config: PolicyConfig
 ) -> list[tuple[Key, int]]:
     """`expected_alerts` with each alert's decision time (ms, the recording's clock)."""
-    timeline = AlertTimeline(meta, config)
+    timeline = AccountCore(meta, config)
     out: list[tuple[Key, int]] = []
     for line in lines:
-        for timed in timeline.feed(line):
+        for timed in timeline.feed(line).alerts:
             intent = timed.intent
             if intent.kind in LADDER:
                 level = "-" if intent.level is None else str(intent.level)

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
+from monitor.binance.decode.snapshot import build_state, rest_paths_for
 from monitor.binance.endpoints import endpoints_for
 from monitor.binance.rest import RestClient
-from monitor.binance.snapshot import build_state, rest_paths_for
 from monitor.calc import build_report
 from monitor.engine.book import Book
 from monitor.engine.model import Mode

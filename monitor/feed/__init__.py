@@ -1,1 +1,2 @@
-"""Sources of account data with one interface: live (REST + streams), replay, and the recorder."""
+"""Sources of account data with one interface (recording lines): live (REST + streams), the
+recording format and the recorder. What consumes the lines is the account core (`monitor/core/`)."""

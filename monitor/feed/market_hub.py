@@ -10,7 +10,7 @@ as a SUBSCRIBE acknowledgement, goes to all). Lifecycle events (connected, gap, 
 rotation) go to every subscriber, so each account's resync and blind logic sees the health of
 the connection it depends on.
 
-Each connection has a name unique within the hub (`market-um@fstream.binance.com`, with `#2`…
+Each connection has a name unique within the hub (`market-um@fstream.binance.com`, with `/2`…
 when two connections would share one): its supervisor's name, its log prefix and the
 `connection` label of its metrics, so a connection shared by several accounts is counted once.
 
@@ -30,8 +30,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from monitor.base.backoff import Backoff
 from monitor.binance import stream as st
-from monitor.binance.backoff import Backoff
 from monitor.binance.endpoints import Endpoints, Product
 
 log = logging.getLogger(__name__)
@@ -279,5 +279,5 @@ class MarketHub:
         unique = name
         while unique in taken:
             n += 1
-            unique = f"{name}#{n}"
+            unique = f"{name}/{n}"
         return unique

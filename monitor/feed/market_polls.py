@@ -11,7 +11,7 @@ The poller has a REST client of its own (`RestClient.sibling()` of the first sub
 its calls never queue behind an account's snapshot or its retries; with the per-client weight
 limiter that is the priority market data gets over per-account refreshes. A failed call is
 reported to every subscriber that wanted the asset (a `rest_error` of the feed); the accounts'
-freshness limits (`index:ASSET`, `feed/replay.py`) turn a poller that stays silent into a blind
+freshness limits (`index:ASSET`, `core/ingest.py`) turn a poller that stays silent into a blind
 account naming the asset.
 
 Fewer than `ALL_ASSETS_WEIGHT` assets are asked for one by one (weight 1 each); more in one
@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.binance.endpoints import Endpoints
-from monitor.binance.rest import RestClient, to_rest_line
+from monitor.binance.rest import RestClient
 from monitor.binance.rest_errors import RestError
 from monitor.feed.recording import RestLine
+from monitor.feed.rest_lines import to_rest_line
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ The stamps outlive a resync, and a resync raises them to the `updateTime` the RE
 (`rest_stamps`): a snapshot is at least as new as the last change of each row, so an update
 older than that is older than the snapshot too, even for an item no update has touched yet.
 
-Pure: no clock, no IO. The feed (`Replay`) calls `fresh` before applying a user frame and
-`floor` after a resync.
+Pure: no clock, no IO. The ingest stage (`core/ingest.py`) calls `fresh` before applying a user
+frame and `floor` after a resync.
 """
 
 from __future__ import annotations

@@ -12,24 +12,24 @@ meta line, the latest response of every REST path and the user frames recorded s
 full snapshot, so every part replays on its own to the same state.
 
 listenKeys are bearer secrets and never reach a recording: REST lines carry no `listenKey`
-parameter (`rest.to_rest_line`), user frames that name one (`listenKeyExpired`, the
-`/private/stream` wrapper) are recorded with it replaced by `<redacted>`, and notes' free text
-is scrubbed of anything shaped like one (`redact_text`).
+parameter (`recording.to_rest_line`), user frames that name one (`listenKeyExpired`, the
+`/private/stream` wrapper) are recorded with it replaced by the mask `****`, and notes' free text
+is scrubbed of anything shaped like one (`redact_text`; both from `monitor.base.secrets`).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from monitor.base.secrets import MASK, redact_text
+from monitor.core.ingest import REFRESH_ONLY
 from monitor.feed.recording import Line, Meta, NoteLine, RestLine, WsLine, line_dict, meta_line
-from monitor.feed.replay import REFRESH_ONLY
 
 _COMPACT = (",", ":")
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -60,26 +60,14 @@ def _about(item: dict[str, Any], symbols: frozenset[str]) -> bool:
     return name in symbols
 
 
-#: What replaces a listenKey in a recording.
-REDACTED = "<redacted>"
-#: A listenKey in free text: `listenKey=...`, a `/ws/<key>` path, or a bare 60+ character
-#: alphanumeric token (Binance keys are 64 characters long).
-_KEY_TEXT = re.compile(r"(?<=listenKey=)[^&\s\"']+|(?<=/ws/)[A-Za-z0-9]{20,}|[A-Za-z0-9]{60,}")
-
-
-def redact_text(text: str) -> str:
-    """`text` (a note's free text) with anything that looks like a listenKey replaced."""
-    return _KEY_TEXT.sub(REDACTED, text)
-
-
 def _redact_user(data: Any) -> Any:
     """A user frame without its listenKey: `listenKeyExpired` names it, and a `/private/stream`
     wrapper's `stream` is the key. The same object when there is nothing to hide."""
     if isinstance(data, dict) and "stream" in data and "data" in data:
         inner = _redact_user(data["data"])
-        return {**data, "stream": REDACTED, "data": inner}
+        return {**data, "stream": MASK, "data": inner}
     if isinstance(data, dict) and isinstance(data.get("listenKey"), str):
-        return {**data, "listenKey": REDACTED}
+        return {**data, "listenKey": MASK}
     return data
 
 

@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from monitor.alerts import policy as pol
+from monitor.alerts.attention import Attention
+from monitor.alerts.levels import Level
+from monitor.alerts.policy_events import Ack, PolicyEvent, Snooze, Unsnooze
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,10 @@ def parse_duration(text: str) -> float:
 class Runtime(Protocol):
     """What `Control` needs of an account's pipeline (`AccountRuntime`)."""
 
-    def attend(self, event: pol.PolicyEvent, now_ms: int) -> pol.Attention: ...
+    def attend(self, event: PolicyEvent, now_ms: int) -> Attention: ...
 
     @property
-    def level(self) -> pol.Level | None: ...
+    def level(self) -> Level | None: ...
 
 
 class Control:
@@ -73,7 +75,7 @@ class Control:
         self,
         runtimes: Callable[[], dict[str, Runtime]],
         now_ms: Callable[[], int],
-        persist: Callable[[str, pol.Attention], object],
+        persist: Callable[[str, Attention], object],
     ) -> None:
         self._runtimes = runtimes
         self._now_ms = now_ms
@@ -89,7 +91,7 @@ class Control:
             raise ControlError(404, f"no account named {name!r} (accounts: {known})")
         return runtime
 
-    def _apply(self, name: str, event: pol.PolicyEvent) -> pol.Attention:
+    def _apply(self, name: str, event: PolicyEvent) -> Attention:
         now = self._now_ms()
         attention = self._runtime(name).attend(event, now)
         self._persist(name, attention)
@@ -102,20 +104,20 @@ class Control:
             raise ControlError(
                 409, f"account {name}: no alert level raised, nothing to acknowledge"
             )
-        att = self._apply(name, pol.Ack(by))
+        att = self._apply(name, Ack(by))
         return self._answer(name, "ack", att)
 
     def snooze(self, name: str, seconds: float, by: str = "") -> dict[str, Any]:
         self._runtime(name)
         until = self._now_ms() + round(seconds * 1000)
-        att = self._apply(name, pol.Snooze(until, by))
+        att = self._apply(name, Snooze(until, by))
         return self._answer(name, "snooze", att)
 
     def unsnooze(self, name: str, by: str = "") -> dict[str, Any]:
-        att = self._apply(name, pol.Unsnooze())
+        att = self._apply(name, Unsnooze())
         return self._answer(name, "unsnooze", att)
 
-    def _answer(self, name: str, action: str, att: pol.Attention) -> dict[str, Any]:
+    def _answer(self, name: str, action: str, att: Attention) -> dict[str, Any]:
         now = self._now_ms()
         return {
             "ok": True,
@@ -126,7 +128,7 @@ class Control:
         }
 
 
-def status_keys(att: pol.Attention) -> dict[str, Any]:
+def status_keys(att: Attention) -> dict[str, Any]:
     """The `/status` keys of an account's attention: `ack` and `snooze_until` (ms or null)."""
     ack = None
     if att.ack_level is not None:
@@ -138,7 +140,7 @@ def status_keys(att: pol.Attention) -> dict[str, Any]:
     }
 
 
-def describe(att: pol.Attention, now_ms: int) -> str:
+def describe(att: Attention, now_ms: int) -> str:
     parts = []
     if att.ack_level is not None:
         parts.append(f"acknowledged at {att.ack_level}")

@@ -1,13 +1,15 @@
 """The daemon: every configured account as a supervised pipeline, plus delivery and the clock.
 
-`Daemon` builds, per account, a REST client, a `LiveFeed` and an `AccountRuntime` (feed →
-engine → policy), and runs each feed under its own supervisor: a crash or a start-up failure
-(bad key, exchange down) restarts that account's feed with backoff and never touches the
-others; the runtime — book, policy state — survives the restart, and the new feed's snapshot
-resyncs it. Alerts are rendered and persisted in the sqlite outbox before any delivery is
-tried; the delivery worker drains it. A one-second clock ticks every account's policy (so
-silence is noticed) and the health evaluator. `stop` closes streams, lets the outbox drain
-briefly, and returns well within systemd's 10 s. A state directory or outbox that cannot be
+`Daemon` builds, per account, its pure `AccountCore` (monitor/core: feed lines → engine →
+policy), the `AccountRuntime` adapter over it (and a recorder that asks the core what it holds),
+then a REST client and a `LiveFeed` whose sink is the runtime (nothing points back), and runs
+each feed under its own supervisor: a crash or a start-up failure (bad key, exchange down)
+restarts that account's feed with backoff and never touches the others; the runtime — book,
+policy state — survives the restart, and the new feed's snapshot resyncs it. Alerts are
+rendered and persisted in the sqlite outbox before any delivery is tried; the delivery worker
+drains it. A one-second clock ticks every account's core (so silence is noticed) and the health
+evaluator. `stop` closes streams, lets the outbox drain briefly, and returns well within
+systemd's 10 s. A state directory or outbox that cannot be
 opened fails `start` with a `StartupError` (one line for the operator, no traceback).
 """
 
@@ -26,24 +28,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.alerts.delivery import Destination, destinations, sender_for
+from monitor.alerts.attention import Attention
+from monitor.alerts.delivery import Destination
+from monitor.alerts.destinations import build_destinations, build_routes, settings_of, targets_of
 from monitor.alerts.messages import render
-from monitor.alerts.outbox import Outbox, private_dir
-from monitor.alerts.policy import Attention, Watch
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import private_dir
 from monitor.alerts.worker import DeliveryWorker
+from monitor.base.backoff import Backoff
+from monitor.base.clock import wall_ms
 from monitor.binance import egress
-from monitor.binance.backoff import Backoff
 from monitor.binance.budget import AttemptBudget, BudgetBook
 from monitor.binance.endpoints import endpoints_for
 from monitor.binance.rest import RestClient
 from monitor.config import Account, Config
-from monitor.feed.live import FeedHealth, LiveFeed, LiveSettings, stream_timings
+from monitor.core.health import FeedHealth
+from monitor.core.step import TimedAlert
+from monitor.feed.live import LiveFeed, LiveSettings, stream_timings, user_timings
 from monitor.feed.market_hub import MarketHub
 from monitor.feed.market_polls import MarketPolls
 from monitor.feed.recorder import RecordingWriter
 from monitor.feed.recording import Meta
+from monitor.feed.user_hub import UserHub
 from monitor.service import shard
-from monitor.service.account import USER_STREAM, AccountRuntime
+from monitor.service.account import AccountRuntime, live_core, tracked_items
 from monitor.service.digest import (
     DAY_MS,
     AccountLine,
@@ -52,7 +60,6 @@ from monitor.service.digest import (
     next_digest_ms,
     parse_at,
 )
-from monitor.service.timeline import TimedAlert
 from monitor.web import model as web
 
 log = logging.getLogger(__name__)
@@ -60,10 +67,6 @@ log = logging.getLogger(__name__)
 OUTBOX_NAME = "outbox.sqlite3"
 #: How often the outbox's write-ahead log is checkpointed (in a thread, off the alert path).
 CHECKPOINT_EVERY_S = 30.0
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class StartupError(Exception):
@@ -154,6 +157,8 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         #: One market connection per venue and product, shared by the accounts on it.
         self.market_hub = MarketHub(stream_timings(self.options.live))
+        #: USDⓈ-M user streams, several accounts' listenKeys per connection (issue 17).
+        self.user_hub = UserHub(user_timings(self.options.live))
         #: Market data only REST has (PM asset index prices), polled once per venue.
         self.market_polls = MarketPolls(self.options.live.asset_index_poll_s)
         self._recorders: list[RecordingWriter] = []
@@ -189,15 +194,16 @@ class Daemon:
             environment=account.environment,
             started=self.now_ms(),
         )
+        # The core first: the recorder asks it what the account holds, the runtime drives it.
+        core = live_core(meta, self.config.policy_config(account), account.margin_leverage)
         recorder = None
         if self.options.record is not None:
             path = recording_path(self.options.record, account.name, len(self.config.accounts))
-            holder: list[AccountRuntime] = []
             recorder = RecordingWriter(
                 path,
                 meta,
                 all_market=self.options.record_all_market,
-                held=lambda: holder[0].held_for_recording() if holder else frozenset(),
+                held=lambda: tracked_items(core),
             )
             self._recorders.append(recorder)
         runtime = AccountRuntime(
@@ -209,12 +215,9 @@ class Daemon:
             now_ms=self.now_ms,
             on_health=self._health_hook(account.name),
             on_latency=self._latency,
+            core=core,
         )
-        if recorder is not None:
-            holder.append(runtime)
-        # Until the first snapshot lands, the account is watched for it: a feed that cannot
-        # start (bad key, exchange down) turns into a "monitor blind" alert, not silence.
-        runtime.timeline.observe(Watch(frozenset({USER_STREAM, "rest"})), self.now_ms())
+        runtime.expect_snapshot(self.now_ms())
         return runtime
 
     def _health_hook(self, account: str) -> Callable[[FeedHealth], None]:
@@ -237,13 +240,7 @@ class Daemon:
 
     def _destinations(self) -> list[Destination]:
         """`[[notify]]` (each with its own timeout), the Apprise config, `--notify` URLs."""
-        out: list[Destination] = []
-        for target in self.config.notify:
-            pair = [(target.url_value(), list(target.tags))]
-            out += destinations(pair, timeout_s=target.timeout_s, urgency=target.urgency)
-        targets: list[tuple[str, list[str]]] = list(self.config.apprise_targets())
-        targets += [(url, []) for url in self.options.notify]
-        return out + destinations(targets)
+        return build_destinations(targets_of(self.config, self.options.notify))
 
     # ------------------------------------------------------------------ alerts
     def _on_alert(self, timed: TimedAlert) -> None:
@@ -282,14 +279,7 @@ class Daemon:
                 raise StartupError(
                     f"cannot open the outbox {state_dir / OUTBOX_NAME}: {exc}"
                 ) from None
-            alerts, telegram = self.config.alerts, self.config.telegram
-            buttons = telegram is not None and telegram.commands
-            routes = [
-                (d, sender_for(d, telegram_api_base=alerts.telegram_api_base,
-                               telegram_buttons=buttons,
-                               pagerduty_events_url=alerts.pagerduty_events_url))
-                for d in self._destinations()
-            ]
+            routes = build_routes(self._destinations(), settings_of(self.config))
             self.worker = DeliveryWorker(self.outbox, routes)
             self._tasks.append(asyncio.create_task(self.worker.run(), name="delivery"))
             self._resume_ladders(self.outbox)
@@ -308,12 +298,12 @@ class Daemon:
         for name, slot in self.slots.items():
             ladder = outbox.ladder(name)
             if ladder is not None:
-                slot.runtime.timeline.resume(ladder, self.now_ms())
+                slot.runtime.core.resume(ladder, self.now_ms())
                 log.info("account %s: alert ladder resumed at %s (%s), account status %s", name,
                          ladder.level or "no level", ladder.kind, ladder.status or "unknown")
             attention = outbox.attention(name)
             if attention is not None:  # acks and snoozes survive a restart
-                slot.runtime.timeline.policy.restore(attention, self.now_ms())
+                slot.runtime.core.restore(attention, self.now_ms())
 
     def persist_attention(self, name: str, attention: Attention) -> None:
         """Save an account's ack / snooze (`monitor.service.control`) in the outbox."""
@@ -331,7 +321,7 @@ class Daemon:
                 account.api_key_value(),
                 account.api_secret_value(),
                 on_request=self._rest_reporter(account.name),
-                priority=lambda: slot.runtime.timeline.policy.risk or 0.0,  # riskiest first
+                priority=lambda: slot.runtime.risk or 0.0,  # riskiest first
             )
             feed = LiveFeed(
                 account.name,
@@ -343,9 +333,9 @@ class Daemon:
                 now_ms=self.now_ms,
                 hub=self.market_hub,
                 polls=self.market_polls,
+                users=self.user_hub,
             )
             slot.feed, slot.rest = feed, rest
-            slot.runtime.feed = feed
             started = time.monotonic()
             try:
                 await feed.run()
@@ -377,8 +367,9 @@ class Daemon:
             now = self.now_ms()
             for name, slot in self.slots.items():
                 try:
-                    slot.runtime.tick(now)
-                    risk = slot.runtime.timeline.policy.risk
+                    alive = slot.feed is not None and slot.feed.user_alive
+                    slot.runtime.tick(now, user_alive=alive)
+                    risk = slot.runtime.risk
                     if risk is not None:
                         self.risk_peaks.observe(name, risk, now)
                 except Exception:
@@ -408,14 +399,14 @@ class Daemon:
             return
         lines = []
         for name, slot in sorted(self.slots.items()):
-            policy = slot.runtime.timeline.policy
+            runtime = slot.runtime
             lines.append(
                 AccountLine(
                     name,
-                    slot.runtime.state(now_ms),
-                    policy.risk,
+                    runtime.state(now_ms),
+                    runtime.risk,
                     self.risk_peaks.peak(name, now_ms),
-                    None if policy.level is None else policy.level.value,
+                    None if runtime.level is None else runtime.level.value,
                 )
             )
         alerts = Counter(
@@ -464,7 +455,8 @@ class Daemon:
         now = self.now_ms() if now_ms is None else now_ms
         out = []
         for slot in self.slots.values():
-            doc = slot.runtime.status(slot.config.environment, now)
+            streams = slot.feed.streams() if slot.feed is not None else []
+            doc = slot.runtime.status(slot.config.environment, now, streams)
             doc["restarts"] = slot.restarts
             out.append(doc)
         return out

@@ -31,13 +31,13 @@ from typing import TextIO
 from aiohttp import web
 
 from monitor import examples
-from monitor.alerts.policy import PolicyConfig
+from monitor.alerts.policy_config import PolicyConfig
 from monitor.config import load_config
+from monitor.core.account_core import AccountCore
 from monitor.feed.live import LiveSettings
 from monitor.feed.recording import read_recording
 from monitor.service.daemon import DaemonOptions
 from monitor.service.runner import serve
-from monitor.service.timeline import AlertTimeline
 from monitor.sim.server import FakeExchange
 
 RECORDING = "portfolio_margin"
@@ -136,7 +136,7 @@ async def run_demo(
 ) -> DemoResult:
     """Run the demo; returns what it produced (the report files are in `out_dir`)."""
     stream = out or sys.stdout
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     recording = out_dir / "demo-session.jsonl.gz"
     fake = FakeExchange.from_file(
         examples.path(RECORDING), speed=speed, api_key=DEMO_KEY, api_secret=DEMO_SECRET
@@ -193,7 +193,7 @@ def _report(recording: Path, out_dir: Path, speed: float, delivered: int,
     from monitor.service.report import write_report
 
     meta, lines = read_recording(recording)
-    timeline = AlertTimeline(meta, config=demo_policy(speed), with_figures=True)
+    timeline = AccountCore(meta, config=demo_policy(speed), with_figures=True)
     timeline.run(lines)
     files = write_report(timeline, out_dir, title="marginwatch demo", source=str(recording))
     command = replay_command(recording, speed)

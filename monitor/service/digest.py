@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
+from monitor.alerts.levels import AlertIntent, AlertKind
 from monitor.alerts.messages import RenderedAlert, pct, telegram_html, when
-from monitor.alerts.policy import AlertIntent, AlertKind
 
 
 def parse_at(text: str) -> time:

@@ -49,10 +49,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from monitor.alerts.redact import scrub
+from monitor.base.secrets import registered_secrets, scrub, secret_forms
 from monitor.service.control import ControlApi
 from monitor.service.health import Health
-from monitor.service.logs import registered_secrets, secret_forms
 from monitor.service.metrics import Metrics
 from monitor.web.model import Dashboard
 from monitor.web.routes import WebRoutes

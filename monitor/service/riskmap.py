@@ -92,20 +92,20 @@ def risk_grid(
 
 
 def _state(source: Any) -> AccountState:
-    """The account state of an `AlertTimeline` (its replay's book), a `Book` or a state."""
+    """The account state of an `AccountCore` (its book), a `Book` or a state."""
     if isinstance(source, AccountState):
         return source
     if isinstance(source, Book):
         return source.state
-    book = getattr(getattr(source, "replay", None), "book", None)
+    book = getattr(source, "book", None)
     if isinstance(book, Book):
         return book.state
     raise ValueError("no account state to map (the recording has no usable snapshot)")
 
 
 def _levels(source: Any) -> tuple[float, ...]:
-    """The alert levels of an `AlertTimeline`'s policy, else the defaults."""
-    config = getattr(getattr(source, "policy", None), "config", None)
+    """The alert levels of an `AccountCore`'s policy config, else the defaults."""
+    config = getattr(source, "config", None)
     if config is None:
         return LEVELS
     return (float(config.warning), float(config.critical), float(config.emergency))
@@ -114,7 +114,7 @@ def _levels(source: Any) -> tuple[float, ...]:
 def write_risk_map(
     source: Any, path: str | Path, *, levels: tuple[float, ...] | None = None
 ) -> Path:
-    """Draw the risk map of `source` (AlertTimeline, Book or AccountState) into PNG `path`;
+    """Draw the risk map of `source` (AccountCore, Book or AccountState) into PNG `path`;
     the dashed lines are `levels` (default: the timeline's alert levels)."""
     levels = _levels(source) if levels is None else levels
     import matplotlib

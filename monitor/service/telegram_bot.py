@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.alerts.redact import scrub
+from monitor.base.secrets import scrub
 from monitor.service.control import Control, ControlError, parse_duration
 
 log = logging.getLogger(__name__)

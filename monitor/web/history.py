@@ -1,9 +1,12 @@
 """Bounded in-memory history of one account: risk samples and alerts, for the dashboard.
 
-`RiskRing` keeps the last `capacity` (t_ms, risk) samples in two fixed arrays (one sample a
-second for six hours is 21 600 samples, 350 kB): memory never grows past its capacity, however
-long the daemon runs. `points(max_points)` downsamples for a chart, keeping each bucket's
-highest risk (a spike never disappears from the picture). `AlertLog` keeps the last alerts.
+`RiskRing` keeps the last `capacity` (t_ms, risk) samples in two arrays that grow as samples
+arrive, up to `capacity` (one sample a second for six hours is 21 600 samples, 350 kB), then
+wrap: memory never grows past its capacity, however long the daemon runs, and an account that
+just started costs next to nothing. With `step_ms`, samples in one step are merged into one
+keeping the highest risk (a fleet's history at a coarser step: issue 17). `points(max_points)`
+downsamples for a chart, keeping each bucket's highest risk (a spike never disappears from the
+picture). `AlertLog` keeps the last alerts.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ DEFAULT_ALERTS = 200
 class RiskRing:
     """A circular buffer of (t_ms, risk) samples in time order."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, step_ms: int = 0) -> None:
+        if capacity < 1 or step_ms < 0:
+            raise ValueError("capacity must be at least 1 and step_ms at least 0")
         self.capacity = capacity
-        self._t = array("q", bytes(8 * capacity))
-        self._r = array("d", bytes(8 * capacity))
+        self.step_ms = step_ms
+        self._t = array("q")  # grown by append up to `capacity`, then circular
+        self._r = array("d")
         self._start = 0
         self._len = 0
 
@@ -40,12 +44,20 @@ class RiskRing:
         value = risk if math.isfinite(risk) else math.nan
         if self._len and t_ms < self.last_t():
             return  # the clock went backwards: keep time order
+        step = self.step_ms
+        if step and self._len and t_ms // step == self.last_t() // step:
+            k = (self._start + self._len - 1) % self.capacity
+            old = self._r[k]
+            if math.isnan(old) or value > old:  # the step's highest risk (NaN: none yet)
+                self._r[k] = value
+            return
         if self._len < self.capacity:
-            k = (self._start + self._len) % self.capacity
+            self._t.append(t_ms)
+            self._r.append(value)
             self._len += 1
-        else:
-            k = self._start
-            self._start = (self._start + 1) % self.capacity
+            return
+        k = self._start
+        self._start = (self._start + 1) % self.capacity
         self._t[k] = t_ms
         self._r[k] = value
 

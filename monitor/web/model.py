@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from monitor.base.secrets import registered_secrets, secret_forms
+from monitor.core.step import TimedAlert
 from monitor.engine.model import Mode
-from monitor.service.logs import registered_secrets, secret_forms
-from monitor.service.timeline import TimedAlert
 from monitor.web.history import DEFAULT_CAPACITY, AlertEntry, AlertLog, RiskRing
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 #: Concurrent live-update clients (each holds one HTTP connection of the server's 64).
 MAX_SUBSCRIBERS = 8
+#: Risk samples kept for the whole fleet: 100 accounts at one a second for six hours (35 MB);
+#: beyond, each account's step is coarser.
+FLEET_SAMPLES = 100 * DEFAULT_CAPACITY
 #: Alerts of each account included in every live update.
 RECENT_ALERTS = 10
 
@@ -86,7 +90,13 @@ class Dashboard:
         self.daemon = daemon
         self.max_subscribers = max_subscribers
         self._secrets = secrets
-        self.rings = {name: RiskRing(capacity) for name in daemon.slots}
+        # Six hours at one sample a second per account; a big fleet keeps the six hours at a
+        # coarser step (each step's highest risk) within FLEET_SAMPLES in all (issue 17).
+        step_s = max(1, math.ceil(len(daemon.slots) * capacity / FLEET_SAMPLES))
+        self.rings = {
+            name: RiskRing(max(1, capacity // step_s), step_ms=1000 * step_s if step_s > 1 else 0)
+            for name in daemon.slots
+        }
         self.alerts = {name: AlertLog() for name in daemon.slots}
         self.subscribers: set[Subscriber] = set()
         self.updates = 0
@@ -100,10 +110,10 @@ class Dashboard:
 
     def book(self, account: str) -> Book | None:
         slot = self.daemon.slots.get(account)
-        return None if slot is None else slot.runtime.timeline.replay.book
+        return None if slot is None else slot.runtime.core.book
 
     def levels(self, account: str) -> list[float]:
-        config = self.daemon.slots[account].runtime.timeline.policy.config
+        config = self.daemon.slots[account].runtime.core.config
         return [config.warning, config.critical, config.emergency]
 
     def secret_forms(self) -> set[str]:
@@ -120,7 +130,7 @@ class Dashboard:
         """The daemon's clock: sample every account's risk, push an update to subscribers."""
         now = self.daemon.now_ms()
         for name, slot in self.daemon.slots.items():
-            book = slot.runtime.timeline.replay.book
+            book = slot.runtime.core.book
             if book is not None:
                 self.rings[name].append(now, book.risk)
         if self.subscribers:

@@ -198,8 +198,8 @@ def whatif_file(
 ) -> dict[str, Any]:
     """`marginwatch whatif`: replay recording `path` to its end, then the report after the shock
     (RecordingError / WireError / EngineError on a bad recording, ShockError on a bad shock)."""
+    from monitor.core.ingest import Replay
     from monitor.feed.recording import read_recording
-    from monitor.feed.replay import Replay
 
     shock = parse_shock(moves, rates)
     meta, lines = read_recording(path)

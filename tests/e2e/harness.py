@@ -19,9 +19,9 @@ from typing import Any
 
 from monitor import examples
 from monitor.config import Config, load_config
+from monitor.core.step import TimedAlert
 from monitor.feed.live import LiveSettings
 from monitor.service.daemon import Daemon, DaemonOptions
-from monitor.service.timeline import TimedAlert
 from monitor.sim.server import FakeExchange
 from tests.alerts.sinks import HttpSink
 

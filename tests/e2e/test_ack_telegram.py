@@ -12,11 +12,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from monitor.alerts import policy as pol
+from monitor.alerts.attention import Attention
+from monitor.alerts.levels import AlertIntent, AlertKind, Level
 from monitor.alerts.messages import render
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.pagerduty import PagerDutySender
-from monitor.alerts.policy import AlertKind, Level
+from monitor.alerts.policy_config import PolicyConfig
+from monitor.alerts.policy_events import Risk, Seen, Tick, Watch
+from monitor.core.step import TimedAlert
 from monitor.feed.recording import Meta
 from monitor.service.account import AccountRuntime
 from monitor.service.control import Control, ControlApi
@@ -24,7 +27,6 @@ from monitor.service.health import Health
 from monitor.service.http import HttpServer, is_loopback
 from monitor.service.metrics import Metrics
 from monitor.service.telegram_bot import TelegramBot, status_line
-from monitor.service.timeline import TimedAlert
 from tests.alerts.sinks import BOT_TOKEN, HttpSink
 
 T0 = 1_700_000_000_000
@@ -54,24 +56,24 @@ class Clock:
 def make_runtime(alerts: list[TimedAlert], clock: Clock) -> AccountRuntime:
     runtime = AccountRuntime(
         Meta("alice", None, "testnet", T0),
-        pol.PolicyConfig(repeat_ms=60_000, escalate_after_ms=300_000),
+        PolicyConfig(repeat_ms=60_000, escalate_after_ms=300_000),
         on_alert=alerts.append,
         now_ms=clock,
     )
-    policy = runtime.timeline.policy
-    policy.step(pol.Watch(frozenset({"mark:X"})), T0)
-    policy.step(pol.Seen("mark:X"), T0)
+    policy = runtime.core._policy
+    policy.step(Watch(frozenset({"mark:X"})), T0)
+    policy.step(Seen("mark:X"), T0)
     return runtime
 
 
-def hold(runtime: AccountRuntime, risk: float, clock: Clock, seconds: int) -> list[pol.AlertIntent]:
-    policy = runtime.timeline.policy
-    out: list[pol.AlertIntent] = []
+def hold(runtime: AccountRuntime, risk: float, clock: Clock, seconds: int) -> list[AlertIntent]:
+    policy = runtime.core._policy
+    out: list[AlertIntent] = []
     for _ in range(seconds):
         clock.t += 1000
-        out += policy.step(pol.Seen("mark:X"), clock.t)
-        out += policy.step(pol.Risk(risk), clock.t)
-        out += policy.step(pol.Tick(), clock.t)
+        out += policy.step(Seen("mark:X"), clock.t)
+        out += policy.step(Risk(risk), clock.t)
+        out += policy.step(Tick(), clock.t)
     return out
 
 
@@ -128,8 +130,8 @@ async def test_api_ack_needs_the_token_stops_repeats_and_survives_a_restart(
     ladder, attention = again.ladder("alice"), again.attention("alice")
     assert ladder is not None and attention is not None
     fresh = make_runtime([], clock)
-    fresh.timeline.policy.resume(ladder, clock.t)
-    fresh.timeline.policy.restore(attention, clock.t)
+    fresh.core.resume(ladder, clock.t)
+    fresh.core.restore(attention, clock.t)
     assert fresh.status("testnet")["ack"]["level"] == "emergency"
     assert AlertKind.REPEAT not in [i.kind for i in hold(fresh, 0.97, clock, 200)]
     again.close()
@@ -171,7 +173,7 @@ async def test_telegram_bot_status_stranger_ack_and_buttons(telegram_api: HttpSi
     clock = Clock()
     runtime = make_runtime([], clock)
     hold(runtime, 0.97, clock, 5)
-    saved: list[pol.Attention] = []
+    saved: list[Attention] = []
     control = Control(lambda: {"alice": runtime}, clock, lambda n, att: saved.append(att))
     docs = lambda: [runtime.status("testnet")]  # noqa: E731
     bot = TelegramBot(
@@ -186,7 +188,7 @@ async def test_telegram_bot_status_stranger_ack_and_buttons(telegram_api: HttpSi
 
 async def _bot_checks(
     bot: TelegramBot, runtime: AccountRuntime, telegram_api: HttpSink, clock: Clock,
-    saved: list[pol.Attention],
+    saved: list[Attention],
 ) -> None:
     await bot.handle(_message(42, 7, "/status"))
     sent = telegram_api.posts[-1]

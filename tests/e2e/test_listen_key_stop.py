@@ -19,7 +19,7 @@ from tests.e2e.harness import running, until
 async def test_a_stop_sends_no_listen_key_delete(tmp_path: Path, name: str) -> None:
     async with running(tmp_path, name, speed=20) as s:
         fake = s.fake
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the start-up snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the start-up snapshot")
         await until(
             lambda: {st["name"]: st for st in s.status()["streams"]}["user"]["connected"],
             "the user stream",

@@ -23,7 +23,7 @@ def _stream(session_status: dict[str, object], name: str) -> dict[str, object]:
 
 async def test_connection_drop_reconnects_and_resyncs(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=30) as s:
-        await until(lambda: s.runtime.timeline.replay.counters["market_frames"] > 50, "marks")
+        await until(lambda: s.runtime.core.counters["market_frames"] > 50, "marks")
         s.fake.faults.drop("all")
         await until(lambda: s.runtime.resyncs.get("user stream reconnected", 0) >= 1,
                     "a resync after the user-stream gap")
@@ -36,9 +36,9 @@ async def test_connection_drop_reconnects_and_resyncs(tmp_path: Path) -> None:
 async def test_listen_key_expiry_gets_a_new_key_and_resyncs(tmp_path: Path) -> None:
     async with running(tmp_path, "portfolio_margin", speed=30) as s:
         await until(lambda: s.feed is not None and s.feed.listen_key is not None, "a listenKey")
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot")
         s.fake.faults.expire_listen_key()
-        await until(lambda: s.runtime.timeline.replay.counters["signal_ListenKeyExpired"] >= 1,
+        await until(lambda: s.runtime.core.counters["signal_ListenKeyExpired"] >= 1,
                     "the listenKeyExpired event")
         await until(lambda: s.runtime.resyncs.get("listenKey expired", 0) >= 1,
                     "a resync after the new key")
@@ -52,7 +52,7 @@ async def test_listen_key_expired_while_disconnected_is_replaced(tmp_path: Path)
     settings = dataclasses.replace(FAST, keepalive_s=600.0)  # the keep-alive cannot save it
     async with running(tmp_path, "usdm", speed=30, settings=settings) as s:
         await until(lambda: s.feed is not None and s.feed.listen_key is not None, "a listenKey")
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot")
         assert s.feed is not None
         old = s.feed.listen_key
         s.fake.faults.silence("user", 30.0)  # nothing reaches the stream, not even the expiry
@@ -62,7 +62,7 @@ async def test_listen_key_expired_while_disconnected_is_replaced(tmp_path: Path)
         await until(lambda: s.feed is not None and s.feed.listen_key not in (None, old),
                     "a new listenKey")
         await until(lambda: _stream(s.status(), "user")["connected"], "the user stream back")
-        assert s.runtime.timeline.replay.counters["signal_ListenKeyExpired"] == 0
+        assert s.runtime.core.counters["signal_ListenKeyExpired"] == 0
 
 
 async def test_rotation_before_24h_leaves_no_gap_in_market_data(tmp_path: Path) -> None:
@@ -85,12 +85,12 @@ async def test_rotation_before_24h_leaves_no_gap_in_market_data(tmp_path: Path) 
 
 async def test_silent_socket_trips_the_watchdog_and_reconnects(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=10) as s:
-        await until(lambda: s.runtime.timeline.replay.counters["market_frames"] > 5, "marks")
+        await until(lambda: s.runtime.core.counters["market_frames"] > 5, "marks")
         s.fake.faults.silence("market", seconds=4.0)
         await until(lambda: _stream(s.status(), "market-um")["watchdog_fires"] >= 1,
                     "the market watchdog")
-        frames = s.runtime.timeline.replay.counters["market_frames"]
-        await until(lambda: s.runtime.timeline.replay.counters["market_frames"] > frames + 5,
+        frames = s.runtime.core.counters["market_frames"]
+        await until(lambda: s.runtime.core.counters["market_frames"] > frames + 5,
                     "marks flowing again")
 
 
@@ -99,7 +99,7 @@ async def test_rate_limit_429_is_backed_off_and_start_up_completes(tmp_path: Pat
         fake.faults.rest_errors(429, count=2, retry_after_s=1)  # type: ignore[attr-defined]
 
     async with running(tmp_path, "usdm", speed=30, before_start=limit) as s:
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot despite 429")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot despite 429")
         rest = s.daemon.slots["acct"].rest
         assert rest is not None
         assert rest.stats.by_status.get(429, 0) == 2
@@ -108,7 +108,7 @@ async def test_rate_limit_429_is_backed_off_and_start_up_completes(tmp_path: Pat
 
 async def test_server_time_skew_resyncs_the_clock(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=30) as s:
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot")
         rest = s.daemon.slots["acct"].rest
         assert rest is not None
         syncs = rest.stats.time_syncs
@@ -122,7 +122,7 @@ async def test_server_time_skew_resyncs_the_clock(tmp_path: Path) -> None:
 
 async def test_malformed_frames_are_counted_and_survived(tmp_path: Path) -> None:
     async with running(tmp_path, "usdm", speed=30) as s:
-        await until(lambda: s.runtime.timeline.replay.counters["market_frames"] > 10, "marks")
+        await until(lambda: s.runtime.core.counters["market_frames"] > 10, "marks")
         small = [v for v in VARIETIES if v != "oversized"]
         s.fake.faults.malformed(30, "market", varieties=small)
         s.fake.faults.malformed(10, "user", varieties=small)
@@ -131,13 +131,13 @@ async def test_malformed_frames_are_counted_and_survived(tmp_path: Path) -> None
         s.fake.faults.malformed(1, "market", varieties=["oversized"])
 
         def too_big() -> int:
-            feed = s.runtime.feed
+            feed = s.feed
             streams = feed.streams() if feed is not None else []
             return sum(sup.stats.errors.get("frame_too_big", 0) for _, sup in streams)
 
         await until(lambda: too_big() == 1, "the oversized frame closing its connection")
         await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
-        counters = s.runtime.timeline.replay.counters
+        counters = s.runtime.core.counters
         bad = sum(v for k, v in counters.items() if "decode_errors" in k or "unknown" in k)
         assert bad >= 10
         await until(lambda: close(s.status()["risk"], USDM["risk"]), "calc's risk")
@@ -181,7 +181,7 @@ async def test_a_read_only_key_raises_nothing(tmp_path: Path) -> None:
         )
 
     async with running(tmp_path, "usdm", speed=30, before_start=read_only) as s:
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot")
         assert not any(a.intent.topic == "api-key" for a in s.alerts)
 
 
@@ -191,16 +191,16 @@ async def test_a_late_account_update_does_not_roll_a_position_back(tmp_path: Pat
     exchange's own state (which a resync reads back)."""
     async with running(tmp_path, "usdm", speed=30) as s:
         await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the snapshot")
         key = ("SOLUSDT", "LONG")
 
         def qty() -> float | None:
-            book = s.runtime.timeline.replay.book
+            book = s.runtime.core.book
             pos = book.state.positions.get(key) if book is not None else None
             return None if pos is None else pos.qty
 
         assert qty() == 110.0
-        e = max(int(s.runtime.timeline.replay.last_t), 1) + 60_000
+        e = max(int(s.runtime.core.last_t), 1) + 60_000
 
         def update(at: int, size: str) -> dict[str, object]:
             leg = {"s": "SOLUSDT", "pa": size, "ep": "236.80000", "bep": "236.9", "cr": "0",
@@ -211,7 +211,7 @@ async def test_a_late_account_update_does_not_roll_a_position_back(tmp_path: Pat
         assert s.fake.push_user(update(e, "55")) == 1
         await until(lambda: qty() == 55.0, "the reduction applied")
         s.fake.push_user(update(e - 1_000, "200"))  # sent earlier, delivered late
-        counters = s.runtime.timeline.replay.counters
+        counters = s.runtime.core.counters
         await until(lambda: counters["user_stale_updates"] == 1, "the late update dropped")
         assert qty() == 55.0
         resyncs = sum(s.runtime.resyncs.values())

@@ -30,7 +30,7 @@ async def test_live_figures_match_calc_and_the_recording_replays(
     expected = calc_file(examples.path(name))
     recorded = tmp_path / "session.jsonl.gz"
     async with running(tmp_path, name, speed=60, record=recorded) as s:
-        await until(lambda: s.runtime.timeline.replay.book is not None, "the start-up snapshot")
+        await until(lambda: s.runtime.core.book is not None, "the start-up snapshot")
         start_risk = s.status()["risk"]
         assert s.status()["mode"] == MODES[name]  # detected from REST (mode = "auto")
         await until(s.fake.finished.is_set, "the end of the recording", timeout=60)
@@ -57,9 +57,10 @@ async def test_live_figures_match_calc_and_the_recording_replays(
 
 
 async def test_accounts_on_one_venue_share_one_market_connection(tmp_path: Path) -> None:
-    """Two accounts on one exchange: one market connection carries both accounts' marks;
-    each has its own user stream, and both reach calc's figures. A drop of the shared
-    connection is a reconnect for both."""
+    """Two accounts on one exchange: one market connection carries both accounts' marks and
+    one user-data connection both listenKeys (USDⓈ-M allows several on one connection,
+    feed/user_hub.py); both reach calc's figures. A drop of the shared market connection is
+    a reconnect for both."""
     expected = calc_file(examples.path("usdm"))
     second = (
         '\n[[accounts]]\nname = "desk"\nenvironment = "custom"\nmode = "usdm"\n'
@@ -69,9 +70,11 @@ async def test_accounts_on_one_venue_share_one_market_connection(tmp_path: Path)
 
     async with running(tmp_path, "usdm", speed=30, extra=second) as s:
         desk = s.daemon.slots["desk"]
-        await until(lambda: desk.runtime.timeline.replay.book is not None, "desk's snapshot")
-        await until(lambda: s.fake.state()["connections_open"].get("user") == 2,
-                    "a user stream per account")
+        await until(lambda: desk.runtime.core.book is not None, "desk's snapshot")
+        await until(lambda: s.fake.state()["connections_open"].get("user") == 1,
+                    "one user connection carrying both accounts' listenKeys")
+        acct_user = dict(s.feed.streams())["user"]
+        assert dict(desk.feed.streams())["user"] is acct_user
         assert s.fake.state()["connections_open"].get("market") == 1
         acct_market = dict(s.feed.streams())["market-um"]
         assert dict(desk.feed.streams())["market-um"] is acct_market

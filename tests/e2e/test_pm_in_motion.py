@@ -9,7 +9,7 @@ collateral only at the polls would saw it by several points.
   recording over loopback. `/status` is sampled every ~0.5 s and the account's risk compared
   with the exchange's own figure at that moment (`/papi/v1/account` `uniMMR`, signed REST):
   within 0.5 risk points at every sample. No level, rapid or drift alert.
-- Replay: `AlertTimeline` over the same lines: no level, rapid or drift alert, and the risk
+- Replay: `AccountCore` over the same lines: no level, rapid or drift alert, and the risk
   series within 0.5 points of the builder's exact continuous risk at every tick.
 """
 
@@ -25,13 +25,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.alerts.policy import AlertKind
+from monitor.alerts.levels import AlertKind
 from monitor.config import load_config
+from monitor.core.account_core import AccountCore
+from monitor.core.step import TimedAlert
 from monitor.feed.live import LiveSettings
 from monitor.service.daemon import Daemon, DaemonOptions
 from monitor.service.http import HttpServer
 from monitor.service.runner import serve
-from monitor.service.timeline import AlertTimeline, TimedAlert
 from monitor.sim.server import FakeExchange
 from tests.alerts.sinks import HttpSink
 from tests.e2e.harness import API_KEY, API_SECRET, until, write_config
@@ -202,7 +203,7 @@ async def test_live_risk_matches_the_exchange_at_every_sample(
 
 
 def test_replay_follows_the_continuous_risk(motion: MotionRecording) -> None:
-    timeline = AlertTimeline(motion.meta)
+    timeline = AccountCore(motion.meta)
     timeline.run(list(motion.lines))
     forbidden = [a.intent for a in timeline.alerts if a.intent.kind in FORBIDDEN]
     assert not forbidden, [(a.kind, a.level, a.risk, a.detail) for a in forbidden]

@@ -265,7 +265,7 @@ async def test_no_secret_in_logs_alerts_metrics_status_or_state(tmp_path: Path) 
                 assert ready, "serve returned before it was ready"
                 daemon, server = ready[0]
                 good = daemon.slots["good"].runtime
-                counters = good.timeline.replay.counters
+                counters = good.core.counters
                 await until(lambda: counters["market_frames"] > 5, "the good account's marks")
                 fake.faults.malformed(12, "market")
                 fake.faults.malformed(6, "user")

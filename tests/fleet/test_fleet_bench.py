@@ -10,9 +10,15 @@ import subprocess
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import pytest
+
 from benchmarks import fleet
 from benchmarks.__main__ import main
 from monitor.config import load_config
+
+#: End to end (a fleet of real daemon processes through the benchmark):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
 
 
 def test_p99_interpolates_within_the_bucket_of_the_delta() -> None:

@@ -74,6 +74,7 @@ def test_statefulset_shards_pvc_and_secrets() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_every_pod_of_the_statefulset_follows_its_own_shard(tmp_path: Path) -> None:
     """The pod's arguments, as the CLI parses them, with $HOSTNAME = each pod's name."""
     docs = _docs()

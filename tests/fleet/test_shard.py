@@ -91,6 +91,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_shard_command_lists_each_shard_and_the_table(tmp_path: Path) -> None:
     config = _config(tmp_path)
     expected = assignment(NAMES[:20], 3)
@@ -114,6 +115,7 @@ def test_shard_command_lists_each_shard_and_the_table(tmp_path: Path) -> None:
     assert pod.stdout.split() == expected[2]
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_shard_command_refuses_bad_settings(tmp_path: Path) -> None:
     config = _config(tmp_path)
     out = _cli("shard", "--config", str(config), "--shards", "3", "--index", "3")

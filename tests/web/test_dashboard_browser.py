@@ -37,6 +37,10 @@ from monitor.sim.server import FakeExchange
 from tests.alerts.sinks import HttpSink
 from tests.e2e.harness import API_KEY, API_SECRET, until, write_config
 
+#: End to end (a real headless browser against the daemon and the fake exchange):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -214,7 +218,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path, driver: Any) -> None:
         assert "snoozed 15 min more" in shown or "snoozed 14 min more" in shown
 
         # -- the account page: chart with level lines, tables, what-if from the engine
-        state = runtime.timeline.replay.book.state.copy()
+        state = runtime.core.book.state.copy()
         engine_risk = evaluate(state, Move(0.9, "BTC")).risk
 
         def account_page() -> dict[str, Any]:

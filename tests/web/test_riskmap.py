@@ -8,25 +8,25 @@ from pathlib import Path
 import pytest
 
 from monitor import examples
+from monitor.core.account_core import AccountCore
 from monitor.engine.valuation import Move, evaluate
 from monitor.feed.recording import read_recording
 from monitor.service.riskmap import primary_underlying, risk_grid, steps, write_risk_map
-from monitor.service.timeline import AlertTimeline
 
 
-def timeline(name: str) -> AlertTimeline:
+def timeline(name: str) -> AccountCore:
     meta, lines = read_recording(examples.path(name))
-    tl = AlertTimeline(meta)
+    tl = AccountCore(meta)
     for line in lines:
         tl.feed(line)
-    tl.replay.flush()
+    tl.finish()
     return tl
 
 
 def test_the_grid_is_the_engine_under_each_shock() -> None:
     tl = timeline("usdm")
-    assert tl.replay.book is not None
-    state = tl.replay.book.state
+    assert tl.book is not None
+    state = tl.book.state
     assert primary_underlying(state) == "BTC"
     grid = risk_grid(state, xs=(-0.2, 0.0, 0.1), ys=(-0.1, 0.0, 0.05))
     assert grid.others == ("ETH", "SOL")

@@ -55,7 +55,7 @@ async def test_pages_events_history_and_whatif(tmp_path: Path) -> None:
         assert daemon.dashboard_live
         base = f"http://127.0.0.1:{server.bound_port}"
         runtime = daemon.slots["acct"].runtime
-        await until(lambda: runtime.timeline.replay.book is not None, "the first snapshot")
+        await until(lambda: runtime.core.book is not None, "the first snapshot")
         await until(lambda: len(daemon.dashboard.rings["acct"]) >= 2, "two risk samples")
         async with aiohttp.ClientSession() as s:
             # -- pages: served from the package, strict CSP, read-only
@@ -91,7 +91,7 @@ async def test_pages_events_history_and_whatif(tmp_path: Path) -> None:
             assert len(history["points"]) >= 2 and history["capacity"] == 6 * 3600
 
             # -- what-if: the engine's figures; bad input is a 400 with one line
-            book = runtime.timeline.replay.book
+            book = runtime.core.book
             fake.faults.silence("all")
             await asyncio.sleep(1.5)
             state = book.state.copy()

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from monitor import examples
+from monitor.core.ingest import Replay
 from monitor.engine.model import AccountState
 from monitor.engine.valuation import Move, evaluate
 from monitor.feed.recording import read_recording
-from monitor.feed.replay import Replay
 from monitor.web.whatif import Shock, ShockError, parse_shock, whatif_file, whatif_report
 
 
