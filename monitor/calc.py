@@ -16,13 +16,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from monitor.core.ingest import Replay
 from monitor.engine.book import Book
 from monitor.engine.liquidation import Distance, distances, liquidation_prices
 from monitor.engine.model import ContractKind, Mode
 from monitor.engine.restore import cut_to_target, deposit_to_target, max_withdrawable
 from monitor.engine.risk import AssetFigures, PoolFigures, RiskSnapshot
 from monitor.feed.recording import read_recording
-from monitor.feed.replay import Replay
 
 #: Risk the "what restores safety" figures aim for.
 RESTORE_TARGET = 0.5

@@ -9,9 +9,15 @@ import math
 from contextlib import redirect_stdout
 from typing import Any
 
+import pytest
+
 from benchmarks import idle_cpu, latency, memory, replay
 from benchmarks.__main__ import main
 from benchmarks.quantiles import quantile, summary_ms
+
+#: End to end (runs every benchmark through real daemon processes):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
 
 
 def _finite(*values: Any) -> bool:

@@ -41,6 +41,10 @@ from monitor.service.health import Health
 from monitor.service.http import HttpServer
 from monitor.service.metrics import Metrics
 
+#: End to end (builds and installs the wheel, runs the daemon stack as the recipes do):
+#: outside the fast lane (`pytest -m "not e2e"`).
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"
 MAIN_UNIT = UNITS / "marginwatch.service"

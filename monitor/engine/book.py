@@ -9,6 +9,12 @@ rebuilds them from scratch (after a resync, and every 10 minutes: `service/accou
 
 Pools: one per cross margin asset (USDⓈ-M single-asset, COIN-M), one per isolated leg, or a
 single USD pool (Multi-Assets, Portfolio Margin). `risk` is the worst pool's risk.
+
+Why this module stays whole (above ~500 lines, issue 18): it is the per-tick hot path, and the
+running sums are one invariant (every delta a handler adds is what `resum()` would rebuild) that
+each event handler must keep. Splitting `Book` would put its handlers behind extra calls or
+attribute hops on every tick, and scatter the invariant across files, where no one review could
+check that every path updates the sums the same way.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ Liquidation prices: Binance's closed forms for USDⓈ-M (§1.2 cross, §2 isolat
 (§4.2) with the bracket re-picked at the liquidation price (§0.2, §6.3 step 5). Multi-Assets and
 Portfolio Margin have no closed form: there the price of one symbol alone (all else frozen) at
 which the account reaches liquidation is found with the same piecewise-linear walk.
+
+Why this module stays whole (above ~500 lines, issue 18): the distance search and the liquidation
+prices of Multi-Assets and Portfolio Margin are one algorithm (the breakpoints of H, the outward
+walk over its linear pieces, the bisection fallback) whose correctness argument reads top to
+bottom, and the closed forms share its bracket re-picking; split, the exactness argument of §6.2
+would span files the tests cannot tie together.
 """
 
 from __future__ import annotations

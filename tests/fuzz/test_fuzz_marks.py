@@ -1,4 +1,4 @@
-"""Fuzzing the market-frame decoders (`monitor.binance.marks`): `MarkDecoder.decode`,
+"""Fuzzing the market-frame decoders (`monitor.binance.decode.marks`): `MarkDecoder.decode`,
 `.decode_asset_index`, `classify` and `decode_index_prices` on arbitrary text and on mutated real
 frames (the samples and every bundled recording's market frames).
 
@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor import examples
-from monitor.binance.marks import FrameKind, MarkDecoder, classify, decode_index_prices
-from monitor.binance.schemas import WireError
+from monitor.binance.decode.marks import FrameKind, MarkDecoder, classify, decode_index_prices
+from monitor.binance.schemas.common import WireError
 from monitor.engine.events import AssetRates
 from tests.fuzz import FUZZ, compact, frames_from, sample, sample_names, ws_texts
 

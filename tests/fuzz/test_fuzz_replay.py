@@ -1,5 +1,5 @@
-"""Fuzzing the whole ingestion path (`monitor.feed.replay.Replay` inside the
-`monitor.service.timeline.AlertTimeline` the daemon runs): after a valid snapshot of a bundled
+"""Fuzzing the whole ingestion path (`monitor.core.ingest.Replay` inside the
+`monitor.core.account_core.AccountCore` the daemon runs): after a valid snapshot of a bundled
 recording, random and mutated lines — raw-text market and user frames as the live feed hands
 them over, mutated REST bodies, error statuses, unknown paths — interleaved with valid frames,
 valid refreshes and full valid resyncs.
@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,18 +30,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.binance.marks import FrameKind, MarkDecoder, classify
-from monitor.binance.schemas import REST_SCHEMAS, WireError
-from monitor.binance.snapshot import build_state
-from monitor.binance.user_events import Translation, translate_frame
+from monitor.binance.decode.marks import FrameKind, MarkDecoder, classify
+from monitor.binance.decode.snapshot import build_state
+from monitor.binance.decode.user_events import Translation, translate_frame
+from monitor.binance.schemas.common import WireError
+from monitor.binance.schemas.dispatch import REST_SCHEMAS
 from monitor.calc import build_report
+from monitor.core.account_core import AccountCore
+from monitor.core.figures import heavy_figures
+from monitor.core.ingest import REFRESH_ONLY, Replay
+from monitor.core.step import TimedAlert
 from monitor.engine import events as ev
 from monitor.engine.book import Book
 from monitor.engine.model import ContractKind, EngineError, Mode
 from monitor.feed.recording import Line, Meta, RestLine, WsLine
-from monitor.feed.replay import REFRESH_ONLY, Replay
-from monitor.service.figures import heavy_figures
-from monitor.service.timeline import AlertTimeline, TimedAlert
 from tests.fuzz import (
     REST,
     compact,
@@ -224,11 +227,11 @@ def opens_unusable_leg(book: Book, translation: Translation) -> bool:
     )
 
 
-def feed(timeline: AlertTimeline, line: Line) -> None:
+def feed(timeline: AccountCore, line: Line) -> None:
     timeline.feed(line)
 
 
-def flush(timeline: AlertTimeline, t: int) -> None:
+def flush(timeline: AccountCore, t: int) -> None:
     timeline.flush(t)
 
 
@@ -249,13 +252,13 @@ def kept_body(previous: Any, line: RestLine) -> Any:
     return copy.deepcopy([*kept, *fresh.values()])
 
 
-def delta(after: Counter[str], before: Counter[str]) -> dict[str, int]:
+def delta(after: Mapping[str, int], before: Counter[str]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in after if after[k] != before[k]}
 
 
 # ------------------------------------------------------------------ per-line checks
-def check_market(timeline: AlertTimeline, text: str, t: int) -> None:
-    replay = timeline.replay
+def check_market(timeline: AccountCore, text: str, t: int) -> None:
+    replay = timeline._ingest
     book = replay.book
     assert book is not None
     decoder = decoder_for(replay)
@@ -297,8 +300,8 @@ def check_market(timeline: AlertTimeline, text: str, t: int) -> None:
                 assert book.state.assets[asset].index_price == streamed, asset
 
 
-def check_user(timeline: AlertTimeline, text: str, t: int) -> None:
-    replay = timeline.replay
+def check_user(timeline: AccountCore, text: str, t: int) -> None:
+    replay = timeline._ingest
     book = replay.book
     assert book is not None
     translation: Translation | None
@@ -374,8 +377,8 @@ def check_applied(book: Book, events: tuple[ev.EngineEvent, ...]) -> None:
             assert state.status == event.status
 
 
-def check_rest(timeline: AlertTimeline, line: RestLine, t: int) -> None:
-    replay = timeline.replay
+def check_rest(timeline: AccountCore, line: RestLine, t: int) -> None:
+    replay = timeline._ingest
     book = replay.book
     assert book is not None
     bare = line.path.split("?", 1)[0]
@@ -416,9 +419,9 @@ def check_rest(timeline: AlertTimeline, line: RestLine, t: int) -> None:
         assert fingerprint(book) == fresh, "a resync differs from a fresh book of the same REST"
 
 
-def check_resync(timeline: AlertTimeline, src: Source, baseline: str, t: int) -> None:
+def check_resync(timeline: AccountCore, src: Source, baseline: str, t: int) -> None:
     """The whole valid snapshot again heals everything: the book is as it was at start-up."""
-    replay = timeline.replay
+    replay = timeline._ingest
     counts = Counter(replay.counters)
     for line in src.group:
         feed(timeline, RestLine(t, line.method, line.path, line.data, line.params, line.status))
@@ -447,18 +450,18 @@ def _with_streamed_prices(replay: Replay, state: Any) -> None:
             state.assets[asset].index_price = streamed
 
 
-def started(name: str) -> AlertTimeline:
+def started(name: str) -> AccountCore:
     """The daemon's pipeline for one account (as `AccountRuntime` builds it) after the
     recording's start-up snapshot."""
     src = source(name)
-    timeline = AlertTimeline(
+    timeline = AccountCore(
         src.meta, with_figures=True, extra_watch=frozenset({"user_stream"}), record_risks=False
     )
     t = src.group[0].t
     for line in src.group:
         timeline.feed(line)
     timeline.flush(t)
-    assert timeline.replay.book is not None
+    assert timeline.book is not None
     return timeline
 
 
@@ -470,7 +473,7 @@ def test_rejected_lines_change_nothing_and_valid_lines_apply(
     name: str, data: st.DataObject
 ) -> None:
     timeline = started(name)
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     baseline = fingerprint(book)
     t = source(name).group[-1].t
@@ -500,7 +503,7 @@ def _user_line(t: int, frame: dict[str, Any]) -> WsLine:
 @pytest.mark.parametrize("body", ["garbage", None, 5, ["x"]], ids=repr)
 def test_a_per_asset_answer_without_a_row_is_counted(body: Any) -> None:
     timeline = started("portfolio_margin")
-    replay = timeline.replay
+    replay = timeline._ingest
     counts = Counter(replay.counters)
     t = source("portfolio_margin").group[-1].t + 1
     timeline.feed(RestLine(t, "GET", ASSET_INDEX_PRICE, body, {"asset": "BTC"}))
@@ -512,7 +515,7 @@ def test_a_per_asset_answer_without_a_row_is_counted(body: Any) -> None:
 def test_an_isolated_leg_in_multi_assets_mode_is_reported(via: str) -> None:
     src = source("usdm_multi_assets")
     timeline = started("usdm_multi_assets")
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     t = src.group[-1].t + 1
     if via == "rest":
@@ -542,7 +545,7 @@ def test_an_isolated_leg_in_multi_assets_mode_is_reported(via: str) -> None:
 
 def test_a_leg_without_contract_data_is_rejected_atomically() -> None:
     timeline = started("usdm")
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     before = fingerprint(book)
     frame = {
@@ -556,7 +559,7 @@ def test_a_leg_without_contract_data_is_rejected_atomically() -> None:
         },
     }
     timeline.feed(_user_line(source("usdm").group[-1].t + 1, frame))
-    assert timeline.replay.counters["engine_errors"] == 1
+    assert timeline.counters["engine_errors"] == 1
     assert fingerprint(book) == before
     heavy_figures(book.state)
     build_report(book)
@@ -565,7 +568,7 @@ def test_a_leg_without_contract_data_is_rejected_atomically() -> None:
 def test_an_inverse_leg_without_mark_at_entry_zero_is_rejected() -> None:
     src = source("coinm")
     timeline = started("coinm")
-    replay = timeline.replay
+    replay = timeline._ingest
     assert replay.book is not None
     symbol = sorted(set(replay.book.state.contracts) - replay.held_symbols)[0]
     t = src.group[-1].t + 1
@@ -587,7 +590,7 @@ def test_an_inverse_leg_without_mark_at_entry_zero_is_rejected() -> None:
 
 def test_a_rejected_rest_body_does_not_block_later_refreshes() -> None:
     timeline = started("usdm")
-    replay = timeline.replay
+    replay = timeline._ingest
     assert replay.book is not None
     src = source("usdm")
     t = src.group[-1].t + 1
@@ -605,7 +608,7 @@ def test_a_rejected_rest_body_does_not_block_later_refreshes() -> None:
 
 def test_a_resync_with_huge_finite_balances_is_rejected_or_applied() -> None:
     timeline = started("usdm_multi_assets")
-    replay = timeline.replay
+    replay = timeline._ingest
     src = source("usdm_multi_assets")
     account = next(line for line in src.group if line.path == "/fapi/v3/account")
     data = copy.deepcopy(account.data)
@@ -633,7 +636,7 @@ def test_an_absurd_mark_does_not_poison_later_figures() -> None:
         }
         timeline.feed(WsLine(t, "market", None, compact(frame)))
     reference.feed(WsLine(t, "market", None, compact({**frame, "p": "3000"})))
-    book, ref = timeline.replay.book, reference.replay.book
+    book, ref = timeline.book, reference.book
     assert book is not None and ref is not None
     assert book.risk == pytest.approx(ref.risk)
     for pool, expected in zip(book.snapshot().pools, ref.snapshot().pools, strict=True):
@@ -651,7 +654,7 @@ def test_an_absurd_mark_does_not_poison_later_figures() -> None:
 )
 def test_feed_counts_every_undecodable_frame(conn: str, text: str) -> None:
     timeline = started("usdm")
-    replay = timeline.replay
+    replay = timeline._ingest
     counts = Counter(replay.counters)
     timeline.feed(WsLine(source("usdm").group[-1].t + 1, conn, None, text))
     assert delta(replay.counters, counts) == {f"{conn}_decode_errors": 1}
@@ -659,17 +662,17 @@ def test_feed_counts_every_undecodable_frame(conn: str, text: str) -> None:
 
 def test_an_inverse_leg_at_entry_zero_keeps_alerts_and_status_working() -> None:
     timeline = started("coinm")
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     t = source("coinm").group[-1].t + 1
     leg = {"s": "BTCUSD_PERP", "pa": "2000", "ep": "0", "ps": "BOTH", "mt": "cross", "iw": "0"}
     frame = {"e": "ACCOUNT_UPDATE", "E": t, "a": {"m": "ORDER", "B": [], "P": [leg]}}
     before = fingerprint(book)
     timeline.feed(_user_line(t, frame))
-    assert timeline.replay.counters["engine_errors"] == 1
+    assert timeline.counters["engine_errors"] == 1
     assert fingerprint(book) == before, "the unvaluable leg was applied"
     # 20 s without data: the policy goes blind and the alert carries heavy figures.
-    alerts = timeline.feed(_user_line(t + 20_000, {"e": "SOMETHING_NEW", "E": t}))
+    alerts = timeline.feed(_user_line(t + 20_000, {"e": "SOMETHING_NEW", "E": t})).alerts
     assert alerts and alerts[0].figures is not None
     build_report(book)
 
@@ -681,7 +684,7 @@ def test_a_zero_multi_assets_rate_is_not_applied(pair: str) -> None:
     rejects the snapshot, see tests/binance/test_snapshot.py). Alerts and /status keep working."""
     src = source("usdm_multi_assets")
     timeline = started("usdm_multi_assets")
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     index = next(line for line in src.group if line.path == "/fapi/v1/assetIndex")
     rows = [{**row, "bidRate": "0"} if row["symbol"] == pair else row for row in index.data]
@@ -689,7 +692,7 @@ def test_a_zero_multi_assets_rate_is_not_applied(pair: str) -> None:
     btc = book.state.assets["BTC"].bid_rate
     timeline.feed(RestLine(t, "GET", index.path, rows))
     timeline.flush(t)
-    assert timeline.replay.counters["snapshot_errors"] == 0
+    assert timeline.counters["snapshot_errors"] == 0
     assert book.state.assets["BTC"].bid_rate == btc
     assert all(a.bid_rate > 0 and a.ask_rate > 0 for a in book.state.assets.values())
     heavy_figures(book.state)
@@ -699,7 +702,7 @@ def test_a_zero_multi_assets_rate_is_not_applied(pair: str) -> None:
 @pytest.mark.parametrize("asset", [["BTC"], {"a": "BTC"}], ids=["list", "object"])
 def test_a_per_asset_row_with_an_odd_asset_is_counted(asset: Any) -> None:
     timeline = started("portfolio_margin")
-    replay = timeline.replay
+    replay = timeline._ingest
     counts = Counter(replay.counters)
     t = source("portfolio_margin").group[-1].t + 1
     row = {"asset": asset, "assetIndexPrice": "1.5", "time": t}
@@ -710,13 +713,13 @@ def test_a_per_asset_row_with_an_odd_asset_is_counted(asset: Any) -> None:
 
 def test_a_denormal_mark_keeps_alerts_and_status_working() -> None:
     timeline = started("usdm")
-    book = timeline.replay.book
+    book = timeline.book
     assert book is not None
     t = source("usdm").group[-1].t + 1
     frame = {"e": "markPriceUpdate", "E": t, "s": "BTCUSDC", "p": 5e-324, "T": t}
-    before, counts = fingerprint(book), Counter(timeline.replay.counters)
+    before, counts = fingerprint(book), Counter(timeline.counters)
     timeline.feed(WsLine(t, "market", None, compact(frame)))
-    assert delta(timeline.replay.counters, counts) == {"market_decode_errors": 1}
+    assert delta(timeline.counters, counts) == {"market_decode_errors": 1}
     assert fingerprint(book) == before
     heavy_figures(book.state)
     build_report(book)

@@ -1,8 +1,9 @@
-"""Fuzzing `monitor.binance.snapshot.build_state` with mutated REST bodies: the start-up snapshot of
-each bundled recording (one per margin mode) with keys dropped, wrong types, strings for numbers,
-negative and zero values, whole paths missing, and Binance error bodies in place of data.
+"""Fuzzing `monitor.binance.decode.snapshot.build_state` with mutated REST bodies: the start-up
+snapshot of each bundled recording (one per margin mode) with keys dropped, wrong types, strings
+for numbers, negative and zero values, whole paths missing, and Binance error bodies in place of
+data.
 
-The contract (as `monitor.feed.replay.Replay.flush` relies on it): `build_state` raises only
+The contract (as `monitor.core.ingest.Replay.flush` relies on it): `build_state` raises only
 `WireError` (including `SnapshotError` and `ExchangeError`); a state it returns either loads into
 a `Book` or is refused with `EngineError`, and a loaded book's figures are finite.
 """
@@ -15,8 +16,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.binance.schemas import WireError
-from monitor.binance.snapshot import build_state
+from monitor.binance.decode.snapshot import build_state
+from monitor.binance.schemas.common import WireError
 from monitor.engine.book import Book
 from monitor.engine.model import AccountState, EngineError, Mode
 from tests.fuzz import REST, fuzz, mutate_json, recording, snapshot_group

@@ -1,5 +1,5 @@
-"""Fuzzing `monitor.binance.user_events.translate_frame` in every margin mode with mutated samples
-of every user event (account_update*, order_trade_update*, trade_lite*, margin_call*,
+"""Fuzzing `monitor.binance.decode.user_events.translate_frame` in every margin mode with mutated
+samples of every user event (account_update*, order_trade_update*, trade_lite*, margin_call*,
 account_config_update*, listen_key_expired*, pm_*) and the bundled recordings' user frames.
 
 The contract: `WireError` is the only exception; a translation carries only engine events and
@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.binance.schemas import WireError
-from monitor.binance.user_events import (
+from monitor.binance.decode.user_events import (
     ExchangeSignal,
     ListenKeyExpired,
     OpenLossRefresh,
@@ -28,6 +27,7 @@ from monitor.binance.user_events import (
     UnknownUserEvent,
     translate_frame,
 )
+from monitor.binance.schemas.common import WireError
 from monitor.engine import events as ev
 from monitor.engine.model import Mode
 from tests.fuzz import FUZZ, compact, frames_from, mutate_json, sample, sample_names, ws_texts
