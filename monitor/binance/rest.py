@@ -30,6 +30,10 @@ Requests are serialised (python-binance keeps the last response on the client ob
 this module touches python-binance internals. Secrets never reach a message or a log line: URLs
 are never echoed (the query carries the signature) and the key, the secret and every listenKey
 seen are scrubbed from Binance's texts.
+
+Why one file above ~500 lines: every request goes one way (budget, signing, weight headers,
+error mapping, redaction); splitting that path would put the secret-scrubbing and the weight
+accounting of one request in different files.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ every attempt first takes its turn in the process's connection-attempt budget (B
 
 Subscriptions sent with `send()` are not replayed on a new connection: put streams in the URL,
 or re-send them on `Connected`.
+
+Why one file above ~500 lines: it is one state machine over one websocket (open, settle,
+rotate without a gap, watchdog, back off, stats), and its invariant — never a gap a caller does
+not hear about — is reviewable only with every transition in view.
 """
 
 from __future__ import annotations

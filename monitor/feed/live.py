@@ -22,6 +22,10 @@ What it keeps right, for months:
   reconciliation of the exchange's own figures (drift → resync).
 - **Liveness**: the user stream is "alive" while connected and not being resynced; the sink
   asks `user_alive` once a second.
+
+Why one file above ~500 lines: it is the one place where the streams, the REST resyncs and the
+sink meet, and the ordering rules between them (hold frames during a resync, replay them after)
+must be read together.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ vocabulary (enum values, exception class names, catalogue paths), never free tex
 line of defence each label keeps at most `max_values` distinct values (`max_accounts` for
 `account`, default 1000 to cover a fleet, `[http] metrics_max_accounts`; `max_sources` for
 `source`) and folds any further ones into `other`, so a bug cannot grow the series without bound.
+
+Why one file above ~500 lines: every exported metric is declared here, once, so the monitoring
+mixin, the Grafana dashboard and their tests compare against one list.
 """
 
 from __future__ import annotations
