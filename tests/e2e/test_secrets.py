@@ -266,7 +266,8 @@ async def test_no_secret_in_logs_alerts_metrics_status_or_state(tmp_path: Path) 
                 daemon, server = ready[0]
                 good = daemon.slots["good"].runtime
                 counters = good.core.counters
-                await until(lambda: counters["market_frames"] > 5, "the good account's marks")
+                await until(lambda: counters["market_frames"] > 5, "the good account's marks",
+                            timeout=90)  # a loaded 2-core CI machine took >30 s once
                 fake.faults.malformed(12, "market")
                 fake.faults.malformed(6, "user")
                 await until(
