@@ -11,6 +11,7 @@ declares what it reads of them).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -42,8 +43,9 @@ def time_of(event: dict[str, Any]) -> int | None:
     return None
 
 
-class LedgerUserEvents:
-    """The user-event handlers of `Ledger` (see the module docstring)."""
+class LedgerUserEvents(ABC):
+    """The user-event handlers of `Ledger` (see the module docstring); the abstract methods
+    are the ledger's own, which `Ledger` (ledger.py) implements."""
 
     # The ledger's state these handlers read and change (set by `Ledger.__init__`).
     counters: Counter[str]
@@ -55,17 +57,19 @@ class LedgerUserEvents:
     _stamps: dict[tuple[str, ...], int]
 
     @property
-    def mode(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def mode(self) -> str: ...
 
-    def _body(self, path: str) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _body(self, path: str) -> Any: ...
 
-    def _changed(self, rows: bool = False) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _changed(self, rows: bool = False) -> None: ...
 
-    def _ensure_index(self) -> dict[str, list[tuple[PositionSpec | None, dict[str, Any], str]]]:
-        raise NotImplementedError
+    @abstractmethod
+    def _ensure_index(
+        self,
+    ) -> dict[str, list[tuple[PositionSpec | None, dict[str, Any], str]]]: ...
 
     def _product(self, event: dict[str, Any]) -> str:
         fs = event.get("fs")
