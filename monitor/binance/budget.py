@@ -12,7 +12,12 @@ are served riskiest first (`priority`, the account's last known risk), so after 
 outage the resyncs run queued and spread over the windows, the accounts nearest liquidation
 first. `AttemptBudget` paces websocket connection attempts the same way (a sliding window).
 
-Windows are aligned to the wall clock (`floor(t / window_s)`), like Binance's minute.
+Windows are aligned to the wall clock (`floor(t / window_s)`), like Binance's minute. A request
+granted in one window may reach the exchange in the next (event-loop lag, a slow connect), where
+Binance counts it: so the weight of requests still in flight (granted, not yet `settle`d) is
+counted again in the window that follows — a new window starts at the weight granted in the
+window before it and not yet answered, not at zero (only the one before: a grant never settled
+cannot hold a budget shut for good).
 
 Who is waiting: a request may name its `owner` (a `RestClient` passes itself), so a caller can
 tell an account "waiting for REST budget" from a blind one: `BudgetBook.waiting(owner)` gives
@@ -74,6 +79,8 @@ class WeightBudget:
         self._clock = clock
         self._window = -1
         self._used = 0
+        #: Window → weight granted in it whose request has not been answered yet (`settle`).
+        self._flight: dict[int, int] = {}
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._pump: asyncio.Handle | None = None
@@ -127,15 +134,23 @@ class WeightBudget:
             if not mine:
                 del self._owners[waiter.owner]
 
+    @property
+    def in_flight(self) -> int:
+        """Weight granted whose request has not been answered yet."""
+        return sum(self._flight.values())
+
     def _roll(self) -> None:
         window = int(self._clock() // self.window_s)
         if window != self._window:
-            self._window, self._used = window, 0
+            # What the last window granted and is still in flight may land in this one.
+            self._flight = {w: v for w, v in self._flight.items() if w >= window - 1}
+            self._window, self._used = window, self._flight.get(window - 1, 0)
+            self.peak = max(self.peak, self._used)
 
     def _fits(self, weight: int) -> bool:
         if self._clock() < self._closed_until:
             return False
-        # A request heavier than the whole cap still goes, alone, at the start of a window.
+        # A request heavier than the whole cap still goes, alone, once nothing is in flight.
         return self._used + weight <= self.cap or self._used == 0
 
     def refused(self, retry_after_s: float | None) -> None:
@@ -150,7 +165,20 @@ class WeightBudget:
 
     def _take(self, weight: int) -> None:
         self._used += weight
+        self._flight[self._window] = self._flight.get(self._window, 0) + weight
         self.peak = max(self.peak, self._used)
+
+    def settle(self, weight: int) -> None:
+        """A request granted `weight` was answered (or failed before it went): it no longer
+        counts in windows that start from now."""
+        for window in sorted(self._flight):  # the oldest grants are answered first
+            taken = min(weight, self._flight[window])
+            self._flight[window] -= taken
+            weight -= taken
+            if not self._flight[window]:
+                del self._flight[window]
+            if not weight:
+                break
 
     async def acquire(
         self, weight: int, priority: float = 0.0, owner: object | None = None
@@ -195,11 +223,16 @@ class WeightBudget:
             self.peak = max(self.peak, used)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Release again at the start of the next window (or when a refusal's wait ends)."""
+        """Release again at the start of the next window; when only a refusal holds the queue
+        (the next request fits this window), when its wait ends."""
         now = self._clock()
         next_start = (int(now // self.window_s) + 1) * self.window_s
         if self._closed_until > now:
-            next_start = max(next_start, self._closed_until)
+            head = self._waiters[0]
+            if self._used + head.weight <= self.cap:  # only the refusal holds it: its end
+                next_start = self._closed_until
+            else:
+                next_start = max(next_start, self._closed_until)
         self._pump = loop.call_later(next_start - now + BOUNDARY_MARGIN_S, self._release)
 
     def _release(self) -> None:

@@ -106,6 +106,7 @@ _WEIGHTS: dict[str, tuple[int, int]] = {
     "/fapi/v1/premiumIndex": (1, 1),
     "/fapi/v1/multiAssetsMargin": (30, 30),
     "/fapi/v1/positionSide/dual": (30, 30),
+    "/dapi/v1/positionSide/dual": (30, 30),
     "/fapi/v1/assetIndex": (10, 1),
     "/dapi/v1/account": (5, 5),
     "/dapi/v1/balance": (1, 1),
@@ -126,7 +127,12 @@ _WEIGHTS: dict[str, tuple[int, int]] = {
     "/sapi/v2/portfolio/collateralRate": (50, 50),
     "/sapi/v1/portfolio/asset-index-price": (50, 1),
 }
-_NARROWING = ("symbol", "asset", "pair")
+#: The parameter that narrows a path to its lower weight (the only ones where the two differ).
+_NARROWING = {
+    "/fapi/v1/assetIndex": "symbol",
+    "/dapi/v2/leverageBracket": "symbol",
+    "/sapi/v1/portfolio/asset-index-price": "asset",
+}
 
 #: python-binance attribute holding the base URL of each path prefix.
 _BASE_ATTRS = (
@@ -157,9 +163,8 @@ def is_signed(path: str) -> bool:
 def request_weight(path: str, params: Mapping[str, object] | None = None) -> int:
     """The documented request weight of `GET path` with `params` (5 when unknown)."""
     broad, narrow = _WEIGHTS.get(path, (5, 5))
-    if params and any(name in params for name in _NARROWING):
-        return narrow
-    return broad
+    name = _NARROWING.get(path)
+    return narrow if name is not None and params and params.get(name) else broad
 
 
 def weight_pool(path: str) -> str:
@@ -477,8 +482,13 @@ class RestClient:
                 try:
                     if signed and self._time_due():
                         await self._sync_locked()
-                    await self._reserve(path, request_weight(path, params))
-                    result = await self._send(method, path, params, signed)
+                    weight = request_weight(path, params)
+                    budget = await self._reserve(path, weight)
+                    try:
+                        result = await self._send(method, path, params, signed)
+                    finally:
+                        if budget is not None:  # answered: no longer in flight
+                            budget.settle(weight)
                 except RestError as err:
                     if err.code == -1021 and signed and not after_1021:
                         after_1021 = True
@@ -541,12 +551,13 @@ class RestClient:
         pool = weight_pool(path)
         return self.budgets.budget(self._venue_of_pool(pool), pool)
 
-    async def _reserve(self, path: str, weight: int) -> None:
-        """Take `weight` from the shared budget (waiting, riskiest first), else pace alone."""
+    async def _reserve(self, path: str, weight: int) -> WeightBudget | None:
+        """Take `weight` from the shared budget (waiting, riskiest first), else pace alone;
+        returns the budget, which the caller `settle`s once the request is answered."""
         budget = self._budget(path)
         if budget is None:
             await self._respect_weight(path, weight)
-            return
+            return None
         priority = 0.0
         if self.priority is not None:
             try:
@@ -555,6 +566,7 @@ class RestClient:
                 log.exception("REST priority callback failed for %s", path)
         waited = await budget.acquire(weight, priority, owner=self)  # BudgetBook.waiting(self)
         self.stats.throttled_s += waited
+        return budget
 
     async def _respect_weight(self, path: str, weight: int) -> None:
         """Wait for the next minute when `weight` more would pass the headroom of its pool."""
@@ -616,10 +628,15 @@ class RestClient:
 
     async def _sync_locked(self) -> int:
         path = time_path(self.time_product)
+        budget = None
         if self.budgets is not None:  # shared budget: the sync takes its turn (and weight) too
-            await self._reserve(path, request_weight(path))
+            budget = await self._reserve(path, request_weight(path))
         before = time.time() * 1000  # python-binance stamps requests with time.time()
-        result = await self._send("GET", path, {}, False)
+        try:
+            result = await self._send("GET", path, {}, False)
+        finally:
+            if budget is not None:
+                budget.settle(request_weight(path))
         after = time.time() * 1000
         server = result.data.get("serverTime") if isinstance(result.data, dict) else None
         if isinstance(server, bool) or not isinstance(server, int):

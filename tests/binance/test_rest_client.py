@@ -35,6 +35,7 @@ from monitor.binance.rest import (
 from monitor.binance.rest_errors import RestError, hint_for
 from monitor.engine.model import Mode
 from monitor.feed.rest_lines import to_rest_line
+from monitor.sim import weights as sim_weights
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -348,6 +349,16 @@ async def test_weight_headroom_waits_for_the_next_minute(make: MakeRig) -> None:
     assert rig.fake.paths()[-1] == "/fapi/v3/account"  # sent after the wait
     assert request_weight("/fapi/v1/assetIndex") == 10
     assert request_weight("/fapi/v1/assetIndex", {"symbol": "BTCUSD"}) == 1
+
+
+def test_the_client_charges_what_the_fake_exchange_counts() -> None:
+    """The client's weights (what its budget reserves) and the fake's (what it counts against
+    its limit) are both wire.md §4's table: a path the client charged less for would let a
+    fleet's budget overshoot the exchange's limit."""
+    for path in sim_weights.WEIGHTS:
+        for params in ({}, {"symbol": "BTCUSDT"}, {"asset": "BTC"}):
+            assert request_weight(path, params) == sim_weights.request_weight(path, params), (
+                path, params)
 
 
 async def test_weight_from_another_minute_does_not_block(make: MakeRig) -> None:
