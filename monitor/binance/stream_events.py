@@ -149,6 +149,10 @@ class StreamStats:
     #: Frames delivered to `on_frame`, and their size in bytes as received.
     frames: int = 0
     bytes: int = 0
+    #: Frames of a shared connection that no account took (a stream or listenKey nobody on it
+    #: holds any more, a frame naming none, an account between its key change and the
+    #: reconnect that carries the new key): counted, then dropped (`feed/*_hub.py`).
+    unrouted: int = 0
     #: Error counts by kind ("connect_network", "on_frame", "frame_too_big", ...).
     errors: dict[str, int] = field(default_factory=dict)
     last_frame_wall_ms: int | None = None

@@ -178,6 +178,7 @@ class SharedMarket:
         name = stream_name(text)
         targets = self.routes.get(name, ()) if name is not None else self.leases
         if name is not None and not targets:
+            self.supervisor.stats.unrouted += 1
             return  # a stream nobody wants any more (unsubscribe in flight)
         for lease in tuple(targets):
             try:

@@ -157,7 +157,8 @@ class SharedUser:
     _batch: asyncio.TimerHandle | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def start(self, settings: UserTimings) -> None:
+    def __post_init__(self) -> None:
+        settings = self.hub.timings
         cfg = st.StreamConfig(
             name=self.name,
             idle_timeout_s=settings.idle_timeout_s,
@@ -169,6 +170,8 @@ class SharedUser:
         self.supervisor = st.StreamSupervisor(
             cfg, self._url, self._frame, self._lifecycle, backoff=Backoff()
         )
+
+    def start(self) -> None:
         self.task = asyncio.create_task(self.supervisor.run(), name=self.name)
 
     @property
@@ -242,6 +245,9 @@ class SharedUser:
     def _frame(self, text: str, t_ms: int) -> None:
         key, payload = unwrap(text)
         targets = self.routes.get(key, ()) if key is not None else ()
+        if not any(lease.carried for lease in targets):
+            self.supervisor.stats.unrouted += 1  # nobody on this connection takes it now
+            return
         for lease in targets:
             if not lease.carried:
                 continue
@@ -336,7 +342,7 @@ class UserHub:
             lease = UserLease(owner, key, on_frame, on_lifecycle, connection,
                               key_source=key_source)
             connection.add(lease)
-            connection.start(self.timings)
+            connection.start()
             return lease
         lease = UserLease(owner, key, on_frame, on_lifecycle, connection, key_source=key_source)
         connection.add(lease)

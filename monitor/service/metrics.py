@@ -239,6 +239,13 @@ class Metrics:
             stream,
             registry=r,
         )
+        self._unrouted = Counter(
+            f"{PREFIX}_stream_unrouted_frames",
+            "Frames of a shared connection that no account on it took (a stream or listenKey"
+            " nobody holds any more, or one between a key change and the reconnect): dropped.",
+            stream,
+            registry=r,
+        )
         self._stream_info = Gauge(
             f"{PREFIX}_stream_account_info",
             "Which connection carries each stream of an account (always 1; join on connection).",
@@ -504,6 +511,9 @@ class Metrics:
 
     def rotation(self, connection: str, n: int = 1) -> None:
         self._rotations.labels(self._conn(connection)).inc(n)
+
+    def unrouted_frames(self, connection: str, n: int = 1) -> None:
+        self._unrouted.labels(self._conn(connection)).inc(n)
 
     def set_stream_connection(self, account: str, stream: str, connection: str | None) -> None:
         """`account`'s `stream` is carried by `connection` (None: by no connection any more)."""

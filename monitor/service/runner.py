@@ -79,7 +79,7 @@ class MetricsBridge:
         self.daemon = daemon
         self.metrics = metrics
         #: Connection name → (its supervisor, stats counters already reported).
-        self._streams: dict[str, tuple[StreamSupervisor, tuple[int, int, int, int]]] = {}
+        self._streams: dict[str, tuple[StreamSupervisor, tuple[int, ...]]] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._resyncs: dict[tuple[str, ResyncReason], int] = {}
         self.last_tick = time.monotonic()
@@ -188,14 +188,14 @@ class MetricsBridge:
         m = self.metrics
         for conn, sup in connections.items():
             stats = sup.stats
-            now = (stats.frames, stats.reconnects, stats.watchdog_fires, stats.rotations)
-            seen, before = self._streams.get(conn, (sup, (0, 0, 0, 0)))
+            now = (stats.frames, stats.reconnects, stats.watchdog_fires, stats.rotations,
+                   stats.unrouted)
+            seen, before = self._streams.get(conn, (sup, (0, 0, 0, 0, 0)))
             if seen is not sup:
-                before = (0, 0, 0, 0)
+                before = (0, 0, 0, 0, 0)
             deltas = [max(0, a - b) for a, b in zip(now, before, strict=True)]
-            for add, n in zip(
-                (m.frames, m.reconnect, m.watchdog_fire, m.rotation), deltas, strict=True
-            ):
+            adders = (m.frames, m.reconnect, m.watchdog_fire, m.rotation, m.unrouted_frames)
+            for add, n in zip(adders, deltas, strict=True):
                 add(conn, n)  # 0 too: a connection's series exist from its first tick
             self._streams[conn] = (sup, now)
             m.set_connected(conn, sup.connected)

@@ -84,6 +84,7 @@ async def test_frames_go_to_the_accounts_of_their_listen_key_only() -> None:
     connection._frame('{"stream":"KA","data":{"e":"ACCOUNT_UPDATE"}}', 1)
     connection._frame('{"stream":"KB","data":{"e":"MARGIN_CALL"}}', 2)
     connection._frame('{"stream":"KZ","data":{"e":"MARGIN_CALL"}}', 3)  # nobody's
+    assert connection.supervisor.stats.unrouted == 1  # counted (a metric), then dropped
     assert got == {"a": ['{"e":"ACCOUNT_UPDATE"}'], "b": ['{"e":"MARGIN_CALL"}'],
                    "c": ['{"e":"ACCOUNT_UPDATE"}']}
     # b's key is renewed: a gap for b alone until a URL carries the new key.
@@ -91,7 +92,7 @@ async def test_frames_go_to_the_accounts_of_their_listen_key_only() -> None:
     await asyncio.sleep(0)
     assert isinstance(events["b"][-1], st.Disconnected) and not b.connected
     connection._frame('{"stream":"KB","data":{"e":"MARGIN_CALL"}}', 4)
-    assert len(got["b"]) == 1
+    assert len(got["b"]) == 1 and connection.supervisor.stats.unrouted == 2
     connection.generation = 2
     connection.dialed = (2, frozenset({"KA", "KB2"}))
     await connection._lifecycle(st.Connected("user-um@test/1", 2, "", False, True, 0))

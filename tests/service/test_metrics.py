@@ -71,6 +71,7 @@ def test_counters_and_gauges() -> None:
     m.reconnect("market-um@fstream.binance.com")
     m.watchdog_fire("a/user")
     m.rotation("a/user")
+    m.unrouted_frames("user-um@fstream.binance.com/1", 2)
     m.set_connected("a/user", True)
     m.set_stream_connection("a", "market-um", "market-um@fstream.binance.com")
     m.set_rest_weight("a", "futures", 37)
@@ -94,6 +95,8 @@ def test_counters_and_gauges() -> None:
     assert value(m, "marginwatch_stream_reconnects_total", **market) == 1
     assert value(m, "marginwatch_stream_watchdog_fires_total", connection="a/user") == 1
     assert value(m, "marginwatch_stream_rotations_total", connection="a/user") == 1
+    unrouted = {"connection": "user-um@fstream.binance.com/1"}
+    assert value(m, "marginwatch_stream_unrouted_frames_total", **unrouted) == 2
     assert value(m, "marginwatch_stream_connected", connection="a/user") == 1
     assert value(m, "marginwatch_stream_account_info", **stream, **market) == 1
     assert value(m, "marginwatch_rest_used_weight", account="a", pool="futures") == 37
