@@ -116,6 +116,7 @@ def test_replay_json_alert_lines_and_summary(capsys: pytest.CaptureFixture[str])
     assert summary["kind"] == "summary" and set(summary) >= CALC_KEYS
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_console_entry_point_runs_as_a_module() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "calc", str(example_path("coinm")), "--json"],

@@ -89,6 +89,7 @@ def test_calc_missing_or_damaged_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err) == 1 and str(damaged) in err[0]
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_calc_into_a_closed_pipe_exits_quietly() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor", "calc", "--json"],
@@ -101,10 +102,12 @@ def test_calc_into_a_closed_pipe_exits_quietly() -> None:
     assert err == ""
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_replay_missing_file_is_one_line() -> None:
     _one_line(_cli("replay", "/nonexistent.jsonl"), 2, "/nonexistent.jsonl", "No such file")
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_replay_notify_to_a_dead_destination_fails_naming_it_without_its_secret() -> None:
     url = f"json://user:{SECRET_PASSWORD}@127.0.0.1:9/hook"
     done = _cli("replay", str(example_path("portfolio_margin")), "--notify", url)
@@ -131,12 +134,14 @@ def test_replay_bad_notify_url_and_unwritable_report(
 # ---------------------------------------------------------------------------- run, record
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_run_with_its_port_taken(tmp_path: Path, taken_port: int) -> None:
     config = _config(tmp_path, port=taken_port, state=tmp_path / "state")
     done = _cli("run", "--config", str(config))
     _one_line(done, 2, "marginwatch run: cannot listen on", str(taken_port), "in use")
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_run_with_an_unusable_state_dir(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -146,6 +151,7 @@ def test_run_with_an_unusable_state_dir(tmp_path: Path) -> None:
     _one_line(done, 2, "marginwatch run: ", str(blocker / "state"))
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_record_into_an_unwritable_place(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -154,6 +160,7 @@ def test_record_into_an_unwritable_place(tmp_path: Path) -> None:
     _one_line(done, 2, "marginwatch record: cannot write the recording")
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_run_and_record_with_a_missing_or_invalid_config(tmp_path: Path) -> None:
     for command in (["run"], ["record", "--out", str(tmp_path / "x.jsonl")]):
         done = _cli(*command, "--config", str(tmp_path / "missing.toml"))

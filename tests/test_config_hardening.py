@@ -254,6 +254,7 @@ def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_run_refuses_an_unwritable_state_dir_in_one_line(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -271,6 +272,7 @@ def test_run_refuses_an_unwritable_state_dir_in_one_line(
         assert secret not in done.stderr + done.stdout
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_check_config_process_refuses_a_world_writable_config(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

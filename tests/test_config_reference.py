@@ -57,6 +57,7 @@ def test_defaults_and_bounds_come_from_the_models() -> None:
     assert "`MARGINWATCH_ALERTS__STALE_AFTER_S`" in alerts
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_the_script_checks_and_writes(tmp_path: Path) -> None:
     out = tmp_path / "reference.md"
     command = [sys.executable, str(SCRIPT), "--output", str(out)]

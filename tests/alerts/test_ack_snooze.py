@@ -9,6 +9,7 @@ from monitor.alerts.levels import AlertIntent, AlertKind, Ladder, Level, rank
 from monitor.alerts.policy import AlertPolicy
 from monitor.alerts.policy_config import PolicyConfig
 from monitor.alerts.policy_events import Ack, PolicyEvent, Risk, Seen, Snooze, Tick, Unsnooze, Watch
+from tests.budgets import examples
 
 T0 = 1_700_000_000_000
 CFG = PolicyConfig(dwell_ms=5_000, repeat_ms=60_000, escalate_after_ms=300_000)
@@ -143,7 +144,7 @@ _EVENTS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.tuples(_EVENTS, st.integers(1, 30)), min_size=1, max_size=40))
 def test_ack_and_snooze_never_hide_a_higher_level_nor_blind(
     script: list[tuple[tuple[str, float], int]],

@@ -57,6 +57,7 @@ dir = "{tmp_path / "state"}"
     return path
 
 
+@pytest.mark.e2e  # end to end: a whole recording through the outbox to loopback sinks
 async def test_replay_notify_delivers_every_alert_once_in_order(
     http_sink: HttpSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -73,6 +74,7 @@ async def test_replay_notify_delivers_every_alert_once_in_order(
     assert len(keys) == len(SUBJECTS) and None not in keys  # the worker's keyed attempts
 
 
+@pytest.mark.e2e  # end to end: a whole recording through the outbox to loopback sinks
 async def test_a_permanent_refusal_is_one_line_and_exit_2(
     tmp_path: Path, telegram_api: HttpSink, http_sink: HttpSink,
     capsys: pytest.CaptureFixture[str],

@@ -31,6 +31,7 @@ from monitor.alerts.policy_events import (
     Tick,
     Watch,
 )
+from tests.budgets import examples
 
 S = 1000  # one second in ms
 Timeline = list[tuple[int, str, str | None]]
@@ -381,7 +382,7 @@ LINES = PolicyConfig().lines
 HYST = PolicyConfig().hysteresis
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     line=st.sampled_from(range(3)),
     steps=st.lists(
@@ -405,7 +406,7 @@ def test_no_flapping_around_any_line(line: int, steps: list[tuple[int, float]]) 
     assert AlertKind.DEESCALATION not in kinds and AlertKind.ALL_CLEAR not in kinds
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     steps=st.lists(
         st.tuples(st.integers(0, 30_000), st.floats(0.0, 1.2), st.booleans()),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from monitor.alerts.levels import AlertKind
 from monitor.alerts.policy import AlertPolicy
 from monitor.alerts.policy_events import Seen, Tick, Watch
+from tests.budgets import examples
 
 S = 1000
 
@@ -44,7 +45,7 @@ def test_span_counts_from_the_blind_start() -> None:
     assert (blind.t_ms, restored.t_ms) == (16 * S, 58 * S)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 200)), min_size=1, max_size=60))
 def test_restored_never_precedes_its_blind(steps: list[tuple[bool, int]]) -> None:
     """Any interleaving of ticks and sightings, with times that may go backwards."""

@@ -22,11 +22,13 @@ from monitor.engine.model import (
 )
 from monitor.engine.reference import reference
 from monitor.engine.risk import RISK_CAP, RiskSnapshot
+from tests.budgets import examples
 from tests.engine.strategies import accounts, event_for
 
 REL = 1e-9
-#: Examples per mode; CI uses the default, a deeper search sets MW_EXAMPLES=1000.
-EXAMPLES = int(os.environ.get("MW_EXAMPLES", "60"))
+#: Examples per mode: 60 under the `ci` profile (fewer in the fast lane); a deeper search sets
+#: MW_EXAMPLES=1000.
+EXAMPLES = int(os.environ.get("MW_EXAMPLES", "0")) or examples(60)
 
 
 def _gross(state: AccountState) -> float:
@@ -88,7 +90,7 @@ MODES = list(Mode)
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
 @settings(
-    max_examples=int(os.environ.get("MW_EXAMPLES", "60")),
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -113,7 +115,7 @@ def test_incremental_equals_reference_after_any_event_sequence(
 
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_long_tick_streams_do_not_drift(mode: Mode, data: st.DataObject) -> None:
     """Thousands of ticks: compensated running sums stay within 1e-9 of the reference."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from monitor.engine.curve import PoolCurve
 from monitor.engine.model import AccountState, Mode
 from monitor.engine.valuation import Move, evaluate
+from tests.budgets import examples
 from tests.engine.strategies import accounts
 
 MODES = list(Mode)
@@ -22,7 +23,7 @@ def _pools(state: AccountState, s: float, underlying: str | None) -> list[tuple[
 
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_curve_equals_a_full_evaluation_along_a_move(mode: Mode, data: st.DataObject) -> None:
     state = data.draw(accounts(mode))
@@ -44,7 +45,7 @@ def test_curve_equals_a_full_evaluation_along_a_move(mode: Mode, data: st.DataOb
 
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.value for m in MODES])
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_curve_of_one_symbol_equals_a_full_evaluation(mode: Mode, data: st.DataObject) -> None:
     """The liquidation-price scenario: one symbol's mark moves, everything else is frozen."""

@@ -28,6 +28,7 @@ from monitor.engine.liquidation import (
 from monitor.engine.model import AccountState, Contract, ContractKind, Mode, Position
 from monitor.engine.risk import RiskSnapshot
 from monitor.engine.valuation import Move, evaluate
+from tests.budgets import examples
 from tests.engine.strategies import PRICE, bracket_tables, collateral_tiers
 
 REL = 1e-9
@@ -405,7 +406,7 @@ def _fund(draw: st.DrawFn, state: AccountState, asset: str, amount: float) -> No
             rec.ask_rate = price * draw(st.floats(1.0, 1.05))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_books(), st.sampled_from([1.0, 0.85, 0.5]), st.data())
 def test_exact_walk_equals_dense_bisection(
     state: AccountState, threshold: float, data: st.DataObject
@@ -423,7 +424,7 @@ def test_exact_walk_equals_dense_bisection(
             assert math.isclose(risk, threshold, rel_tol=1e-7), (got, risk)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_books())
 def test_closed_form_lp_is_the_nearest_price_at_risk_one(state: AccountState) -> None:
     """At the LP its pool's risk is 1; between the mark and the LP (and, with no LP, anywhere

@@ -14,6 +14,7 @@ from monitor.core.ingest import Replay
 from monitor.engine.events import EngineEvent, FuturesWallet, MarkPrice, PositionUpdate
 from monitor.feed.ordering import EventOrder, item_key, rest_stamps
 from monitor.feed.recording import Line, Meta, RestLine, WsLine
+from tests.budgets import examples
 from tests.recordings import snapshot
 
 
@@ -164,7 +165,7 @@ def _deliveries(draw: st.DrawFn) -> tuple[list[WsLine], dict[str, float]]:
     return lines, {name: value for name, (_, value) in newest.items()}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_deliveries())
 def test_any_delivery_order_ends_in_the_newest_values(
     case: tuple[list[WsLine], dict[str, float]],

@@ -44,6 +44,29 @@ async def test_weight_is_reserved_and_waiters_go_riskiest_first() -> None:
     assert budget.used >= 45
 
 
+async def test_weight_still_in_flight_counts_in_the_next_window_too() -> None:
+    """A request granted late in a window may reach Binance in the next one, where it counts:
+    until it is answered, its weight starts the next window's count (so a loop lagging past
+    the boundary cannot let two windows' grants land in one of Binance's)."""
+    now = [10.0]
+    budget = WeightBudget(100, headroom=0.5, window_s=1.0, clock=lambda: now[0])  # cap 50
+    await budget.acquire(30)  # granted at 10.0, still in flight
+    await budget.acquire(10)
+    budget.settle(10)  # answered within the window
+    now[0] = 11.2  # the next window: the 30 may land here
+    assert budget.used == 30 and budget.in_flight == 30
+    waiter = asyncio.ensure_future(budget.acquire(25))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not waiter.done()  # 30 + 25 > 50: waits for a window without it
+    budget.settle(30)
+    now[0] = 12.3
+    budget._release()  # the pump's call at the boundary (a fake clock: no timers run)
+    await asyncio.sleep(0)
+    assert waiter.done() and budget.used == 25
+    assert budget.peak <= budget.cap
+
+
 async def test_connection_attempts_are_paced_in_a_sliding_window() -> None:
     now = [0.0]
 
@@ -111,6 +134,7 @@ def _clients(fake: FakeExchange, n: int, book: BudgetBook | None,
     ]
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 async def test_200_accounts_resync_after_an_outage_without_429_or_418() -> None:
     # A compressed "minute" of 1 s and a limit of 1,000: 200 resyncs of 13 weight (with the
     # time sync) need 2,600, over four windows at the 80 % headroom.
@@ -149,6 +173,7 @@ async def test_200_accounts_resync_after_an_outage_without_429_or_418() -> None:
         await fake.stop()
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 async def test_without_the_shared_budget_the_same_burst_is_refused(tmp_path: Path) -> None:
     fake = FakeExchange.from_file(examples.path("usdm"), api_key=KEY, api_secret=SECRET,
                                   weight_limit=1000, weight_window_s=1.0, ban_s=1.0)

@@ -27,11 +27,12 @@ from hypothesis import strategies as st
 
 from monitor import examples
 from monitor.feed.recording import Line, Meta, RestLine, WsLine, read_recording
+from tests.budgets import examples as budget
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=budget(200),
     deadline=None,
     derandomize=True,
     database=None,
@@ -41,7 +42,7 @@ FUZZ = settings(
 
 def fuzz(max_examples: int) -> settings:
     """`FUZZ` with another example budget (the replay tests cost more per example)."""
-    return settings(FUZZ, max_examples=max_examples)
+    return settings(FUZZ, max_examples=budget(max_examples))
 
 
 # ------------------------------------------------------------------ real payloads

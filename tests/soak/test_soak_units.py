@@ -4,6 +4,8 @@ counts lost, duplicates and coalesced right, and the phases' verdicts judge what
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from monitor.alerts.sender import idempotency_key
@@ -28,11 +30,19 @@ from soak.schedule import (
 T0 = 1_790_000_000_000
 
 
-def _schedule(minutes: float, seed: int = 1):  # type: ignore[no-untyped-def]
+def _fresh_schedule(minutes: float, seed: int = 1):  # type: ignore[no-untyped-def]
     path = build_path(minutes, seed)
     _, lines = recording(path, T0)
     user = [(ln.t - T0) / 1000 for ln in lines if isinstance(ln, WsLine) and ln.conn == "user"]
     return path, build_schedule(path, minutes, seed, user)
+
+
+@functools.cache
+def _schedule(minutes: float, seed: int = 1):  # type: ignore[no-untyped-def]
+    """`_fresh_schedule`, built once per (minutes, seed) for the tests that only read it (the
+    hour-long path takes seconds); the determinism test builds its own."""
+    path, actions = _fresh_schedule(minutes, seed)
+    return path, tuple(actions)
 
 
 @pytest.mark.parametrize("minutes", [3, 13, 60])
@@ -71,8 +81,8 @@ def test_connection_losses_leave_the_backoff_time_to_reset() -> None:
 
 
 def test_schedule_is_deterministic_and_seeded() -> None:
-    assert _schedule(3, 5)[1] == _schedule(3, 5)[1]
-    assert _schedule(3, 5)[1] != _schedule(3, 6)[1]
+    assert _fresh_schedule(3, 5)[1] == _fresh_schedule(3, 5)[1]
+    assert _fresh_schedule(3, 5)[1] != _fresh_schedule(3, 6)[1]
 
 
 def test_kill_happens_inside_the_outage_and_the_outage_ends_before_the_tail() -> None:
@@ -204,6 +214,7 @@ def test_no_ramp_frame_makes_the_expected_ladder_timing_dependent(minutes: int) 
 
 
 # ---------------------------------------------------------------------------- the phases
+@functools.cache
 def _timed(minutes: float, seed: int) -> list[tuple[Key, float]]:
     path = build_path(minutes, seed)
     meta, lines = recording(path, T0)

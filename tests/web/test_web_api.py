@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from monitor import examples
 from monitor.config import load_config
@@ -20,6 +21,9 @@ from monitor.service.runner import serve
 from monitor.sim.server import FakeExchange
 from tests.alerts.sinks import HttpSink
 from tests.e2e.harness import API_KEY, API_SECRET, FAST, until, write_config
+
+#: End to end (a daemon on the fake exchange behind its HTTP server): outside the fast lane.
+pytestmark = pytest.mark.e2e
 
 
 async def _events(session: aiohttp.ClientSession, url: str, count: int) -> list[dict[str, Any]]:

@@ -108,6 +108,7 @@ def test_an_unknown_asset_is_refused() -> None:
         whatif_report(final_state("coinm"), parse_shock(["DOGE:-0.1"]))
 
 
+@pytest.mark.e2e  # end to end: real processes or real timeouts
 def test_the_cli_has_the_keys_of_calc_json() -> None:
     run = [sys.executable, "-m", "monitor"]
     calc = json.loads(subprocess.run([*run, "calc", "usdm", "--json"], check=True,
