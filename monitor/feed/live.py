@@ -256,12 +256,18 @@ class LiveFeed:
     async def run(self) -> None:
         """Start up, then keep everything running until cancelled (or `stop`)."""
         try:
-            if self.mode is None:
-                self.mode = await detect_mode(self.rest)
-                log.info("account %s: detected mode %s", self.account, self.mode.value)
-            await self._check_key()
-            await self._start_user_stream()
-            await self._snapshot("start-up snapshot", ResyncReason.STARTUP)
+            # A fleet's start-up queues behind the shared REST budget: the account says so.
+            watcher = asyncio.create_task(self._report_queued(ResyncReason.STARTUP),
+                                          name="budget watch")
+            try:
+                if self.mode is None:
+                    self.mode = await detect_mode(self.rest)
+                    log.info("account %s: detected mode %s", self.account, self.mode.value)
+                await self._check_key()
+                await self._start_user_stream()
+                await self._snapshot("start-up snapshot", ResyncReason.STARTUP)
+            finally:
+                watcher.cancel()
             self._release_held()
             self.sync_subscriptions()
             self._spawn(self._resync_loop(), "resync")

@@ -14,6 +14,7 @@ inside the core, and it holds no reference to its feed (the daemon passes what i
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -275,6 +276,14 @@ class AccountRuntime:
         """The last risk the policy judged (None before the first)."""
         return self.core.risk
 
+    def rest_priority(self) -> float:
+        """This account's place in the shared REST budget's queue (`binance/budget.py`, higher
+        first): its last risk, so after a venue-wide outage the riskiest resync first; an account
+        with no risk yet (starting) goes before every known one — it may be the riskiest, and a
+        fleet's routine refreshes must not keep its first snapshot waiting."""
+        risk = self.core.risk
+        return math.inf if risk is None else risk
+
     def attend(self, event: PolicyEvent, now_ms: int) -> Attention:
         """An ack, snooze or unsnooze (`monitor.service.control`); returns what then holds."""
         self._emit(self.core.observe(event, now_ms))
@@ -335,7 +344,9 @@ class AccountRuntime:
 
     def state(self, now_ms: int) -> str:
         if self.core.book is None:
-            return "error" if self.last_error else "starting"
+            # Waiting for the REST budget, or no data yet, is a start-up, not an error.
+            failed = self._resync_error or self._feed_error or self._poll_error
+            return "error" if failed else "starting"
         blind = self._resync_error is not None or self._resync_queued is not None
         return "blind" if blind or self.core.blind else "live"
 

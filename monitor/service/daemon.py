@@ -321,7 +321,7 @@ class Daemon:
                 account.api_key_value(),
                 account.api_secret_value(),
                 on_request=self._rest_reporter(account.name),
-                priority=lambda: slot.runtime.risk or 0.0,  # riskiest first
+                priority=slot.runtime.rest_priority,  # riskiest (or unknown) first
             )
             feed = LiveFeed(
                 account.name,
@@ -474,6 +474,11 @@ class Daemon:
                 problems.append(f"account {name}: {state}{detail}")
             out[name] = (not problems, problems)
         return out
+
+    def listen_keys(self) -> list[str]:
+        """The listenKeys the accounts' feeds hold now."""
+        return [slot.feed.listen_key for slot in self.slots.values()
+                if slot.feed is not None and slot.feed.listen_key]
 
     def secrets(self) -> list[str]:
         """Every secret value this daemon holds (for redaction)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from monitor.sim import errors
 from monitor.sim.errors import Answer
@@ -77,6 +77,21 @@ class RestLimiter:
             "answers": dict(self.answers),
             "banned": self._banned_until is not None and self._clock() < self._banned_until,
         }
+
+
+def rate_limit_state(limiters: Mapping[str, RestLimiter]) -> dict[str, object] | None:
+    """The stats of a fake's per-pool limiters: the answers of all together (what a test checks
+    first: none at all), and each pool's state; None when no limit is enforced."""
+    if not limiters:
+        return None
+    answers: Counter[str] = Counter()
+    for limiter in limiters.values():
+        answers.update(limiter.answers)
+    return {
+        "answers": dict(answers),
+        "banned": any(bool(limiter.state()["banned"]) for limiter in limiters.values()),
+        "pools": {pool: limiter.state() for pool, limiter in limiters.items()},
+    }
 
 
 class AttemptLimiter:

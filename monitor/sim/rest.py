@@ -28,7 +28,7 @@ from monitor.sim.limits import RestLimiter
 from monitor.sim.listenkeys import ListenKey, ListenKeys, Product, product_of
 from monitor.sim.playback import PlaybackClock, Timeline
 from monitor.sim.stats import Stats
-from monitor.sim.weights import WeightMeter, request_weight
+from monitor.sim.weights import POOL_LIMITS, WeightMeter, pool_of, request_weight, weight_header
 
 log = logging.getLogger("monitor.sim")
 
@@ -89,7 +89,8 @@ class RestApi:
         recv_window_max_ms: int,
         server_ms: Callable[[], int],
         on_key_deleted: Callable[[ListenKey], None],
-        limiter: RestLimiter | None = None,
+        limiters: dict[str, RestLimiter] | None = None,
+        window_s: float = 60.0,
     ) -> None:
         self.timeline = timeline
         self.clock = clock
@@ -99,9 +100,10 @@ class RestApi:
         self.faults = faults
         self.keys = keys
         self.stats = stats
-        #: Binance's weight limit (429, then a 418 ban), when the fake enforces one.
-        self.limiter = limiter
-        self.meter = WeightMeter(window_s=limiter.window_s if limiter is not None else 60.0)
+        #: Binance's weight limit of each pool (429, then a 418 ban), when the fake enforces them.
+        self.limiters = limiters or {}
+        #: The used weight of each pool (`weights.pool_of`) in the current window.
+        self.meters = {pool: WeightMeter(window_s=window_s) for pool in POOL_LIMITS}
         self._api_key = api_key
         self._api_secret = api_secret
         self._recv_window_max_ms = recv_window_max_ms
@@ -114,8 +116,10 @@ class RestApi:
         query = request.rel_url.raw_query_string
         body = (await request.read()).decode("utf-8", "replace")
         params = parse_params(query, body)
-        used = self.meter.add(request_weight(path, params))
-        refused = None if self.limiter is None else self.limiter.check(used, self._server_ms())
+        pool = pool_of(path)
+        used = self.meters[pool].add(request_weight(path, params))
+        limiter = self.limiters.get(pool)
+        refused = None if limiter is None else limiter.check(used, self._server_ms())
         try:
             answer = refused or self._answer(request, method, path, query, body, params)
         except Exception:
@@ -123,7 +127,7 @@ class RestApi:
             self.stats.errors["rest_handler"] += 1
             answer = errors.error(500, errors.UNKNOWN_ERROR)
         self.stats.request(method, path, answer.status)
-        return answer.response({"X-MBX-USED-WEIGHT-1M": str(used)})
+        return answer.response({weight_header(path): str(used)})
 
     def _answer(
         self,

@@ -37,13 +37,14 @@ from monitor.sim.conns import CLOSE_TIMEOUT_S, Conn
 from monitor.sim.control import handle_control
 from monitor.sim.faults import ConnKind, Faults
 from monitor.sim.ledger import Ledger
-from monitor.sim.limits import AttemptLimiter, RestLimiter
+from monitor.sim.limits import AttemptLimiter, RestLimiter, rate_limit_state
 from monitor.sim.listenkeys import ListenKey, ListenKeys, Product
 from monitor.sim.playback import PlaybackClock, Source, Timeline
 from monitor.sim.rest import RestApi
 from monitor.sim.rest_schedule import RestSchedule
 from monitor.sim.routing import route_market
 from monitor.sim.stats import Stats
+from monitor.sim.weights import POOL_LIMITS
 from monitor.sim.ws_hub import WsHub
 
 log = logging.getLogger("monitor.sim")
@@ -57,11 +58,13 @@ class FakeExchange:
 
     `speed` multiplies the recorded pace (>0; `inf` sends everything at once); `loop` restarts
     from the first ws line after the last (then `finished` is never set). With
-    `weight_limit` makes it enforce Binance's REST weight limit per `weight_window_s` (429, then
-    a 418 ban of `ban_s` for a client that does not back off; `limits.py`); `ws_attempt_limit`
-    = (attempts, seconds) refuses websocket connection attempts beyond it with HTTP 429. With
-    `start_on_connect` playback starts once `start_after_clients` websocket clients have
-    connected (1: the first), else at `start()`; `start_playback()` starts it by hand.
+    `weight_limit` makes it enforce Binance's REST weight limits per `weight_window_s` (429, then
+    a 418 ban of `ban_s` for a client that does not back off; `limits.py`): `weight_limit` for
+    the futures pool, Binance's own for Portfolio Margin and spot/`/sapi` (`weights.py`);
+    `ws_attempt_limit` = (attempts, seconds) refuses websocket connection attempts beyond it
+    with HTTP 429. With `start_on_connect` playback starts once `start_after_clients` websocket
+    clients have connected (1: the first), else at `start()`; `start_playback()` starts it by
+    hand.
     `api_key`/`api_secret` are what signed requests must use. Timings (`listen_key_ttl_s`,
     `max_connection_age_s`, `ping_interval_s`, `pong_timeout_s`) default to Binance's and can
     be compressed for tests. `margin_leverage` is the PM margin leverage the ledger's account
@@ -119,9 +122,12 @@ class FakeExchange:
             recv_window_max_ms=recv_window_max_ms,
             server_ms=self.server_ms,
             on_key_deleted=self._on_key_deleted,
-            limiter=None if weight_limit is None else RestLimiter(
-                weight_limit, window_s=weight_window_s, ban_s=ban_s
-            ),
+            limiters=None if weight_limit is None else {
+                pool: RestLimiter(weight_limit if pool == "futures" else limit,
+                                  window_s=weight_window_s, ban_s=ban_s)
+                for pool, limit in POOL_LIMITS.items()
+            },
+            window_s=weight_window_s,
         )
         self.finished = asyncio.Event()
         self._play_go = asyncio.Event()
@@ -291,8 +297,9 @@ class FakeExchange:
             },
             "connections_open": dict(open_conns),
             "frames_sent": dict(sent),
-            "used_weight_1m": self.rest.meter.used,
-            "rate_limit": None if self.rest.limiter is None else self.rest.limiter.state(),
+            "used_weight_1m": self.rest.meters["futures"].used,
+            "used_weight_1m_by_pool": {p: m.used for p, m in self.rest.meters.items()},
+            "rate_limit": rate_limit_state(self.rest.limiters),
             "server_time": self.server_ms(),
             "listen_keys": self.keys.state(),
             "faults": self.faults.state(),

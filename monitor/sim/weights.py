@@ -1,8 +1,10 @@
-"""Request weights and the `X-MBX-USED-WEIGHT-1M` counter of the fake exchange (wire.md §4).
+"""Request weights and the used-weight counters of the fake exchange (wire.md §4).
 
-Weights come from the endpoint table of wire.md §4 (default 1). The counter sums the weights of
-every request in the current wall-clock minute, like Binance's per-IP budget (UM and CM share one
-budget since 2026-06, so one counter serves every product).
+Weights come from the endpoint table of wire.md §4 (default 1). Each counter sums the weights of
+the requests of one pool in the current wall-clock minute, as Binance counts an IP's weight: one
+pool for USDⓈ-M and COIN-M together (`/fapi`, `/dapi`: shared since 2026-06), one for Portfolio
+Margin (`/papi`), one for spot and wallet (`/api`, `/sapi`). Each reply carries its own pool's
+count: `X-SAPI-USED-IP-WEIGHT-1M` for `/sapi`, `X-MBX-USED-WEIGHT-1M` otherwise.
 """
 
 from __future__ import annotations
@@ -60,6 +62,24 @@ def request_weight(path: str, params: Mapping[str, str]) -> int:
         if where == path and params.get(name):
             return weight
     return WEIGHTS.get(path, 1)
+
+
+#: The pools and Binance's limit of each per minute (futures: the one tests usually lower).
+POOL_LIMITS: dict[str, int] = {"futures": 2400, "papi": 6000, "spot": 6000}
+
+
+def pool_of(path: str) -> str:
+    """The weight pool `path` counts against."""
+    if path.startswith(("/fapi/", "/dapi/")):
+        return "futures"
+    if path.startswith("/papi/"):
+        return "papi"
+    return "spot"
+
+
+def weight_header(path: str) -> str:
+    """The reply header that carries the used weight of `path`'s pool."""
+    return "X-SAPI-USED-IP-WEIGHT-1M" if path.startswith("/sapi/") else "X-MBX-USED-WEIGHT-1M"
 
 
 class WeightMeter:

@@ -3,10 +3,10 @@ REST weight budget, and the fake exchange — enforcing Binance's weight limit w
 bans — never has to refuse a request, nor a connection attempt.
 
 Time is compressed: the fake's and the budget's "minute" is 1 s and the fake's limit 1,000
-(beyond 200 accounts: 4 s and Binance's 2,400), of which the daemon's futures budget has 90 %
-(cap 80 % of that) and its /sapi budget 10 %, so the start-up (~12 weight per account) and the
-resync after the outage each need several windows. `outage_recovers(n, keys_per_connection)` runs it: here 200 accounts
-each on a user connection of its own (as COIN-M and Portfolio Margin accounts are: Binance
+(beyond 200 accounts: 4 s and Binance's 2,400) for the futures pool, which the daemon's futures
+budget knows (cap 80 % of it), so the start-up (~12 weight per account) and the resync after the
+outage each need several windows. `outage_recovers(n, keys_per_connection)` runs it: here 200
+accounts each on a user connection of its own (as COIN-M and Portfolio Margin accounts are: Binance
 documents one listenKey per connection there), connection attempts limited to N + 60 per 20 s
 by the fake (429 beyond) and N + 50 by the daemon's budget, so the reconnects are paced too;
 tests/e2e/test_fleet_outage_500.py runs 500 USDⓈ-M accounts sharing user connections
@@ -73,9 +73,9 @@ async def outage_recovers(tmp_path: Path, n: int, keys_per_connection: int | Non
                                   weight_window_s=window_s, ban_s=5.0,
                                   ws_attempt_limit=(n + 60, 20.0))
     await fake.start()
-    # The fake meters every pool on one counter (Binance keeps /sapi apart): the daemon's /sapi
-    # budget (the API key check, 1 weight an account here) gets a tenth of the fake's limit.
-    book = BudgetBook({"futures": limit - limit // 10, "spot": limit // 10}, window_s=window_s)
+    # The fake counts each pool apart, as Binance does: the futures budget is the fake's futures
+    # limit (the /sapi API key check, 1 weight an account, counts against spot's 6,000).
+    book = BudgetBook({"futures": limit}, window_s=window_s)
     # Connection attempts: n + 50 per 20 s here (the fake refuses beyond n + 60), so with a
     # connection per account the reconnects after the outage must wait for the start-up's
     # attempts to leave the window.
@@ -111,7 +111,7 @@ async def outage_recovers(tmp_path: Path, n: int, keys_per_connection: int | Non
         assert state["rate_limit"]["answers"] == {}, state["rate_limit"]  # no 429, no 418
         statuses = {s for counts in state["requests"].values() for s in counts}
         assert not statuses & {"429", "418"}, statuses
-        assert budget.peak <= limit  # the header counts every pool: the fake's limit
+        assert budget.peak <= limit  # the futures pool's header: the fake's limit
         assert budget.waits > waits_at_start  # the resyncs were queued and spread too
         assert state["ws_connections"]["rejected"].get("attempt_limit", 0) == 0
         assert attempts.peak <= attempts.limit

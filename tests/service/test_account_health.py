@@ -106,6 +106,14 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await evaluator.stop()
 
 
+async def test_rest_priority_is_the_last_risk_and_unknown_goes_first(rig: Rig) -> None:
+    rig.tick(2)
+    known = rig.runtime.rest_priority()
+    assert known == rig.runtime.risk and 0.0 < known < 1.0
+    fresh = AccountRuntime(META, rig.runtime.core.config, on_alert=rig.alerts.append)  # no risk
+    assert fresh.rest_priority() == float("inf") > known
+
+
 async def test_live_account_is_healthy(rig: Rig) -> None:
     assert rig.runtime.state(rig.clock.t) == "live"
     assert await rig.healthz() == (200, [])

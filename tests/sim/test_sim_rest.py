@@ -32,7 +32,7 @@ async def test_used_weight_header_grows_by_endpoint_weight(make_sim: MakeSim, ht
     source = recording(
         rest(T0, PUBLIC, {"symbols": []}), rest(T0, "/fapi/v1/multiAssetsMargin", {})
     )
-    paths = (PUBLIC, PUBLIC, "/fapi/v1/multiAssetsMargin?", "/nope")
+    paths = (PUBLIC, PUBLIC, "/fapi/v1/multiAssetsMargin?", "/fapi/v1/nope")
     for _ in range(3):  # retried only if a wall-clock minute boundary falls inside the calls
         fx = await make_sim(source)
         minute = int(time.time() // 60)
@@ -45,6 +45,28 @@ async def test_used_weight_header_grows_by_endpoint_weight(make_sim: MakeSim, ht
             break
     assert weights == [1, 2, 32, 33]
     assert fx.state()["used_weight_1m"] in (0, 33)
+
+
+async def test_each_pool_counts_apart_with_its_own_header(make_sim: MakeSim, http) -> None:
+    """Binance counts an IP's weight per pool: futures (/fapi and /dapi together), Portfolio
+    Margin (/papi), spot and wallet (/api, /sapi: `X-SAPI-USED-IP-WEIGHT-1M`)."""
+    source = recording(rest(T0, PUBLIC, {"symbols": []}))
+    for _ in range(3):  # retried only if a wall-clock minute boundary falls inside the calls
+        fx = await make_sim(source)
+        minute = int(time.time() // 60)
+        seen = []
+        for path, header in ((PUBLIC, "X-MBX-USED-WEIGHT-1M"),
+                             ("/dapi/v1/exchangeInfo", "X-MBX-USED-WEIGHT-1M"),
+                             ("/papi/v1/ping", "X-MBX-USED-WEIGHT-1M"),
+                             ("/sapi/v1/portfolio/asset-index-price", "X-SAPI-USED-IP-WEIGHT-1M"),
+                             ("/api/v3/ping", "X-MBX-USED-WEIGHT-1M")):
+            _, _, headers = await _get(http, fx.rest_url + path)
+            seen.append(int(headers[header]))
+        if int(time.time() // 60) == minute:
+            break
+    assert seen == [1, 2, 1, 50, 51]
+    assert fx.state()["used_weight_1m_by_pool"] in (
+        {"futures": 2, "papi": 1, "spot": 51}, {"futures": 0, "papi": 0, "spot": 0})
 
 
 async def test_429_then_418_with_retry_after(make_sim: MakeSim, http) -> None:
