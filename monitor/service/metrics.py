@@ -137,6 +137,8 @@ class Metrics:
         self, *, max_values: int = 64, max_sources: int = 1024, max_accounts: int = 1000
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: Called before each exposition, to bring the values up to date (`MetricsBridge`).
+        self.before_scrape: list[Callable[[], None]] = []
         self._labels: dict[str, _Bounded] = {}
         self._max_values, self._max_sources = max_values, max_sources
         self._max_accounts = max_accounts
@@ -642,13 +644,22 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        self._before_scrape()
         return generate_latest(self.registry)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """(body, content type) for a scrape with this `Accept` header (OpenMetrics on request)."""
         encode: Callable[[CollectorRegistry], bytes]
         encode, content_type = choose_encoder(accept or "")
+        self._before_scrape()
         return encode(self.registry), content_type
+
+    def _before_scrape(self) -> None:
+        for hook in self.before_scrape:
+            try:
+                hook()
+            except Exception:  # a scrape still answers, with what was there
+                log.exception("a metrics refresh hook failed")
 
 
 def _set_or_remove(gauge: Gauge, account: str, value: float | None) -> None:

@@ -60,11 +60,11 @@ def test_rejected_messages_and_snapshots_are_counted_as_bad_input(tmp_path: Path
         timeline.feed(WsLine(t + 1, "user", None, json.dumps(late)))
     timeline.feed(RestLine(t + 2, "GET", "/fapi/v3/positionRisk", {"not": "a list"}))
     timeline.flush(t + 2)
-    bridge.tick()
+    bridge.refresh()  # what a scrape does first
     assert value(metrics, "marginwatch_bad_input_total", account="acct", kind="engine_errors") == 1
     assert value(metrics, "marginwatch_bad_input_total", account="acct",
                  kind="snapshot_errors") == 1
     assert value(metrics, "marginwatch_bad_input_total", account="acct",
                  kind="user_stale_updates") == 1
-    bridge.tick()  # counted once, not again on the next tick
+    bridge.refresh()  # counted once, not again at the next scrape
     assert value(metrics, "marginwatch_bad_input_total", account="acct", kind="engine_errors") == 1
