@@ -401,7 +401,7 @@ class AlertPolicy:
 
     def _restore_if_sighted(self, now_ms: int) -> tuple[AlertIntent, ...]:
         since = self._blind_since
-        if since is None or self._unseen or self._sight.stale(now_ms):
+        if since is None or self._unseen or self._sight.any_stale(now_ms):
             return _NOTHING
         self._blind_since = None
         # Data stamped before the blind start (a REST group fetched across it, a wall clock

@@ -37,6 +37,22 @@ class Sight:
             self.seen[new] = now_ms
             self.unseen.add(new)
 
+    def any_stale(self, now_ms: int) -> bool:
+        """Whether `stale(now_ms)` would name any source (without building the list: a blind
+        account asks on every tick it receives)."""
+        if self.down:
+            return bool(self.seen.keys() & self.down.keys()) or self._late(now_ms)
+        return self._late(now_ms)
+
+    def _late(self, now_ms: int) -> bool:
+        oldest = now_ms - self.stale_after_ms
+        seen = self.seen
+        if not seen or min(seen.values()) >= oldest:
+            return False
+        limits = self.limits
+        return any(t < oldest and (s not in limits or t < now_ms - limits[s])
+                   for s, t in seen.items())
+
     def stale(self, now_ms: int) -> list[str]:
         """The watched sources down or past their limit at `now_ms`, sorted."""
         oldest = now_ms - self.stale_after_ms
