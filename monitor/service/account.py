@@ -317,12 +317,14 @@ class AccountRuntime:
     # ------------------------------------------------------------------ status
     @property
     def last_error(self) -> str | None:
-        """The current problem, or None: a failed resync, else a resync waiting for the REST
-        budget, else a stopped feed, else the sources that went stale (while blind), else a
-        failed poll. Each clears when its cause does (a snapshot lands, a poll succeeds, data
-        flows again), so an old error never stands in for a new cause."""
+        """The current problem, or None: a failed resync, else a stopped feed (its cause, such
+        as a rejected key, is what the operator must fix, even while the restarted feed waits
+        for the REST budget), else a resync waiting for the REST budget, else the sources that
+        went stale (while blind), else a failed poll. Each clears when its cause does (a
+        snapshot lands, a poll succeeds, data flows again), so an old error never stands in
+        for a new cause."""
         stale = self._stale_detail(self._now_ms()) if self.core.blind else None
-        return (self._resync_error or self._resync_queued or self._feed_error or stale
+        return (self._resync_error or self._feed_error or self._resync_queued or stale
                 or self._poll_error)
 
     @last_error.setter
