@@ -47,4 +47,7 @@ def test_readme_opens_with_the_demo_then_the_tests() -> None:
 def test_ci_runs_the_check_before_the_tests() -> None:
     steps = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     check = steps.index("python scripts/check_first_run.py")
-    assert check < steps.index("python -m pytest")
+    assert check < steps.index("python -m pytest -n auto")
+    # ... and the test command is README's, as README's second block gives it.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ".venv/bin/python -m pytest -n auto   #" in readme
