@@ -6,9 +6,10 @@ hit every account at once.
 The price path is the soak's (`path.py`: holds and ramps through every alert level), with a calm
 lead long enough for the fleet's start-up (paced by the REST budget) and long base holds, so a
 venue-wide fault's resyncs — queued and spread over the budget's minutes — settle before the next
-crossing. At the start of each base hold after the lead one fault, in turn: every user
-connection dropped; a venue-wide outage (every connection dropped and the next REST requests
-answered 5xx); every listenKey expired; a burst of REST 5xx. Near the end of each base hold the
+crossing. At the start of each base hold after the lead, one round of faults, in turn: a
+venue-wide outage (every connection dropped and the next REST requests answered 503) during
+which every listenKey expires; then every user connection dropped with a burst of REST 5xx. A
+burst of REST 5xx also hits the tail, after the last hold. Near the end of each base hold the
 fleet's figures are compared with the exchange's (one REST snapshot; every account follows the
 same simulated account).
 
@@ -50,11 +51,14 @@ ATTEMPTS = (300, 300.0)
 #: REST weight (UM+CM pool) of one USDⓈ-M account's start-up: the snapshot (43, of which 30
 #: is /fapi/v1/multiAssetsMargin), the time sync and the listenKey.
 STARTUP_WEIGHT = 45
-#: ... and of its resync after a gap: the same snapshot plus the listenKey check.
-RESYNC_WEIGHT = 44
+#: ... and of its resync after a gap: the same snapshot, the listenKey check and a new key.
+RESYNC_WEIGHT = 45
 #: The daemon allows itself 80 % of the limit (`budget.py`).
 HEADROOM = 0.8
-FAULTS = ("outage", "drop_user", "expire_listen_keys", "rest_5xx")
+#: The rounds of faults, one per base hold in turn (each kind hits every account at once).
+ROUNDS: tuple[tuple[str, ...], ...] = (("outage", "expire_listen_keys"), ("drop_user", "rest_5xx"))
+#: Seconds into the tail (after the last hold) of its REST 5xx burst.
+TAIL_FAULT_S = 20.0
 #: Accounts per alert destination (each sends about one alert a second).
 ACCOUNTS_PER_LANE = 5
 #: After the path ends, the outbox has this long to drain.
@@ -173,10 +177,15 @@ class FleetSoak:
                  and s.label not in ("lead", "tail")]
         for i, seg in enumerate(holds):
             await _until(play0 + seg.start_s + 1.0, daemon, self)
-            kind = FAULTS[i % len(FAULTS)]
-            self._fault(fake, kind)
+            kinds = ROUNDS[i % len(ROUNDS)]
+            for kind in kinds:
+                self._fault(fake, kind)
             await _until(play0 + seg.end_s - 6.0, daemon, self)
-            await self._probe(session, base, fake, kind)
+            await self._probe(session, base, fake, "+".join(kinds))
+        tail = segments[-1]
+        if tail.label == "tail" and tail.end_s - tail.start_s > 2 * TAIL_FAULT_S:
+            await _until(play0 + tail.start_s + TAIL_FAULT_S, daemon, self)
+            self._fault(fake, "rest_5xx")
         end = play0 + segments[-1].end_s
         await _until(end, daemon, self)
         cpu1 = _cpu_s(daemon.pid)
