@@ -69,7 +69,9 @@ POOL_LIMITS: dict[str, int] = {"futures": 2400, "papi": 6000, "spot": 6000}
 
 
 def pool_of(path: str) -> str:
-    """The weight pool `path` counts against."""
+    """The weight pool `path` counts against. The fake models Binance apart from the client
+    (`monitor.binance.rest.weight_pool` is the client's side); tests/binance/test_rest_client.py
+    checks that the two agree, path by path."""
     if path.startswith(("/fapi/", "/dapi/")):
         return "futures"
     if path.startswith("/papi/"):

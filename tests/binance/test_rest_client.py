@@ -31,6 +31,7 @@ from monitor.binance.rest import (
     RestResult,
     is_signed,
     request_weight,
+    weight_pool,
 )
 from monitor.binance.rest_errors import RestError, hint_for
 from monitor.engine.model import Mode
@@ -356,6 +357,7 @@ def test_the_client_charges_what_the_fake_exchange_counts() -> None:
     its limit) are both wire.md §4's table: a path the client charged less for would let a
     fleet's budget overshoot the exchange's limit."""
     for path in sim_weights.WEIGHTS:
+        assert weight_pool(path) == sim_weights.pool_of(path), path
         for params in ({}, {"symbol": "BTCUSDT"}, {"asset": "BTC"}):
             assert request_weight(path, params) == sim_weights.request_weight(path, params), (
                 path, params)
