@@ -9,6 +9,8 @@ blind alert and the end of it into a restored one; it updates `seen` directly on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class Sight:
     """Freshness of the watched sources (ms timestamps)."""
@@ -38,31 +40,21 @@ class Sight:
             self.unseen.add(new)
 
     def any_stale(self, now_ms: int) -> bool:
-        """Whether `stale(now_ms)` would name any source (without building the list: a blind
+        """Whether `stale(now_ms)` would name any source, without building the list (a blind
         account asks on every tick it receives)."""
-        if self.down:
-            return bool(self.seen.keys() & self.down.keys()) or self._late(now_ms)
-        return self._late(now_ms)
-
-    def _late(self, now_ms: int) -> bool:
-        oldest = now_ms - self.stale_after_ms
-        seen = self.seen
-        if not seen or min(seen.values()) >= oldest:
-            return False
-        limits = self.limits
-        return any(t < oldest and (s not in limits or t < now_ms - limits[s])
-                   for s, t in seen.items())
+        return next(self._stale(now_ms), None) is not None
 
     def stale(self, now_ms: int) -> list[str]:
         """The watched sources down or past their limit at `now_ms`, sorted."""
+        return sorted(self._stale(now_ms))
+
+    def _stale(self, now_ms: int) -> Iterator[str]:
         oldest = now_ms - self.stale_after_ms
         seen = self.seen
         down = self.down
         if not down and (not seen or min(seen.values()) >= oldest):
-            return []  # the common case, checked without building anything
+            return  # the common case, checked without looking at each source
         limits = self.limits
-        return sorted(
-            s
-            for s, t in seen.items()
-            if s in down or (t < oldest and (s not in limits or t < now_ms - limits[s]))
-        )
+        for s, t in seen.items():
+            if s in down or (t < oldest and (s not in limits or t < now_ms - limits[s])):
+                yield s

@@ -39,11 +39,12 @@ accounting of one request in different files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -482,13 +483,8 @@ class RestClient:
                 try:
                     if signed and self._time_due():
                         await self._sync_locked()
-                    weight = request_weight(path, params)
-                    budget = await self._reserve(path, weight)
-                    try:
+                    async with self._weighed(path, request_weight(path, params)):
                         result = await self._send(method, path, params, signed)
-                    finally:
-                        if budget is not None:  # answered: no longer in flight
-                            budget.settle(weight)
                 except RestError as err:
                     if err.code == -1021 and signed and not after_1021:
                         after_1021 = True
@@ -551,9 +547,20 @@ class RestClient:
         pool = weight_pool(path)
         return self.budgets.budget(self._venue_of_pool(pool), pool)
 
+    @contextlib.asynccontextmanager
+    async def _weighed(self, path: str, weight: int) -> AsyncIterator[None]:
+        """Around one request: `weight` reserved before it goes (`_reserve`) and, with a
+        shared budget, settled once it is answered or failed (no longer in flight)."""
+        budget = await self._reserve(path, weight)
+        try:
+            yield
+        finally:
+            if budget is not None:
+                budget.settle(weight)
+
     async def _reserve(self, path: str, weight: int) -> WeightBudget | None:
         """Take `weight` from the shared budget (waiting, riskiest first), else pace alone;
-        returns the budget, which the caller `settle`s once the request is answered."""
+        returns the shared budget it came from (None: paced alone)."""
         budget = self._budget(path)
         if budget is None:
             await self._respect_weight(path, weight)
@@ -628,16 +635,13 @@ class RestClient:
 
     async def _sync_locked(self) -> int:
         path = time_path(self.time_product)
-        budget = None
-        if self.budgets is not None:  # shared budget: the sync takes its turn (and weight) too
-            budget = await self._reserve(path, request_weight(path))
-        before = time.time() * 1000  # python-binance stamps requests with time.time()
-        try:
+        # With a shared budget the sync takes its turn (and weight) too; alone it is not paced.
+        weighed = (self._weighed(path, request_weight(path)) if self.budgets is not None
+                   else contextlib.nullcontext())
+        async with weighed:
+            before = time.time() * 1000  # python-binance stamps requests with time.time()
             result = await self._send("GET", path, {}, False)
-        finally:
-            if budget is not None:
-                budget.settle(request_weight(path))
-        after = time.time() * 1000
+            after = time.time() * 1000
         server = result.data.get("serverTime") if isinstance(result.data, dict) else None
         if isinstance(server, bool) or not isinstance(server, int):
             raise RestError(

@@ -388,14 +388,13 @@ def server_is_loopback(config: Config) -> bool:
 
 async def _register_listen_keys(daemon: Daemon) -> None:
     """listenKeys appear at run time: register each for redaction as soon as it exists (checked
-    every second; only new values are registered — a fleet's thousands of keys and secrets are
-    not re-derived each time)."""
-    known: set[str] = set()
+    every second; only values the registry does not hold yet are registered — a fleet's
+    thousands of keys and secrets are not re-derived each time)."""
     for second in itertools.count():
         # Keys and URLs are fixed at start (all of them again each minute, to be safe).
         values = daemon.secrets() if second % 60 == 0 else daemon.listen_keys()
-        fresh = [value for value in values if value not in known]
+        registered = logs.registered_secrets()
+        fresh = [value for value in values if value.strip() not in registered]
         if fresh:
             logs.add_secrets(fresh)
-            known.update(fresh)
         await asyncio.sleep(1.0)

@@ -87,10 +87,11 @@ def rate_limit_state(limiters: Mapping[str, RestLimiter]) -> dict[str, object] |
     answers: Counter[str] = Counter()
     for limiter in limiters.values():
         answers.update(limiter.answers)
+    pools = {pool: limiter.state() for pool, limiter in limiters.items()}
     return {
         "answers": dict(answers),
-        "banned": any(bool(limiter.state()["banned"]) for limiter in limiters.values()),
-        "pools": {pool: limiter.state() for pool, limiter in limiters.items()},
+        "banned": any(bool(state["banned"]) for state in pools.values()),
+        "pools": pools,
     }
 
 

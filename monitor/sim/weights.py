@@ -64,7 +64,8 @@ def request_weight(path: str, params: Mapping[str, str]) -> int:
     return WEIGHTS.get(path, 1)
 
 
-#: The pools and Binance's limit of each per minute (futures: the one tests usually lower).
+#: The pools and Binance's limit of each per minute (futures: the one tests usually lower); the
+#: client's own copy (`monitor.binance.budget.DEFAULT_LIMITS`) is checked against it.
 POOL_LIMITS: dict[str, int] = {"futures": 2400, "papi": 6000, "spot": 6000}
 
 

@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from monitor.base.backoff import Backoff
+from monitor.binance.budget import DEFAULT_LIMITS
 from monitor.binance.decode.snapshot import rest_paths_for
 from monitor.binance.endpoints import Endpoints, endpoints_for
 from monitor.binance.rest import (
@@ -356,6 +357,7 @@ def test_the_client_charges_what_the_fake_exchange_counts() -> None:
     """The client's weights (what its budget reserves) and the fake's (what it counts against
     its limit) are both wire.md §4's table: a path the client charged less for would let a
     fleet's budget overshoot the exchange's limit."""
+    assert sim_weights.POOL_LIMITS == DEFAULT_LIMITS  # Binance's limit of each pool
     for path in sim_weights.WEIGHTS:
         assert weight_pool(path) == sim_weights.pool_of(path), path
         for params in ({}, {"symbol": "BTCUSDT"}, {"asset": "BTC"}):
